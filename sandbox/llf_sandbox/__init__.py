@@ -1,0 +1,1 @@
+"""llf-sandbox: run tool calls in isolated, resource-limited subprocesses."""

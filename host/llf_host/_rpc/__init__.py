@@ -1,0 +1,1 @@
+"""The stdio protocol server: framing, dispatch and method handlers (private)."""

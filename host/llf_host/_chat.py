@@ -124,7 +124,7 @@ async def stream_chat(
     acc = ChatAccumulator()
     start = time.perf_counter()
     stream: AsyncIterator[ChatChunk]
-    with guarded(entry.plugin, f"{type(entry.obj).__name__}.chat()"):
+    with entry.lease.hold(), guarded(entry.plugin, f"{type(entry.obj).__name__}.chat()"):
         stream = entry.obj.chat(req)
         async for chunk in stream:
             if not isinstance(chunk, ChatChunk):

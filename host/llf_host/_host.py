@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,6 +116,11 @@ class Host:
         self._lock = asyncio.Lock()
         #: Timing of each start-up phase in ms (shown with --debug).
         self.phase_ms: dict[str, float] = {}
+        #: Called with (record, change) after a plugin is added, reloaded or removed.
+        self.plugin_listeners: list[Callable[[PluginRecord, str], None]] = []
+        #: How long an old plugin version may keep serving requests after a reload.
+        self.retire_grace_s = 60.0
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- where plugins come from ---------------------------------------------------
     def plugin_dirs(self) -> list[tuple[Path, str]]:
@@ -198,6 +204,8 @@ class Host:
         """Run ``llf_shutdown`` and close every contributed object, plugins in reverse."""
         if not self._started:
             return
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
         for service in list(self.services.values())[::-1]:
             closer = getattr(service, "aclose", None)
             if closer is not None:
@@ -304,22 +312,35 @@ class Host:
                     log.error("%s", exc)
 
     async def unload_plugin(self, name: str) -> None:
-        """Shut a plugin down, unregister it and drop it from the registry."""
+        """Drop a plugin from the registry, then retire it once its requests finish."""
         async with self._lock:
             record = self.plugins.pop(name, None)
             if record is None:
                 return
             self.rebuild_registry()
-            if record.status == "ok":
-                await self._shutdown(record)
-            self.loader.unregister(record)
+            self._retire(record)
             self.audit("plugin.unload", plugin=name)
+        self._notify_changed(record, "removed")
+
+    async def load_new_plugin(self, path: Path, source: str = "dir") -> PluginRecord | None:
+        """Load a plugin that appeared at ``path`` while the host runs."""
+        candidate = candidate_for_path(path, source)  # type: ignore[arg-type]
+        if candidate is None:
+            return None
+        async with self._lock:
+            record = await self._load_new(candidate)
+            if record.status == "ok":
+                self.rebuild_registry()
+                await self._startup(record)
+        self._notify_changed(record, "added")
+        return record
 
     async def reload_plugin(self, name: str) -> PluginRecord:
         """Load the plugin's current files; keep the old version if the new one fails.
 
-        Requests already running keep the objects they resolved; new ones see the
-        new version once the registry is swapped.
+        Requests already running keep the objects they resolved (and finish on the
+        old version); new ones see the new version as soon as the registry is
+        swapped. The old version is shut down when its last request finishes.
         """
         async with self._lock:
             old = self.plugins.get(name)
@@ -331,25 +352,64 @@ class Host:
             if old is None or candidate is None:
                 raise PluginError(
                     f"no drop-in plugin named {name!r} to reload",
-                    hint="run `llf-host plugins list` to see loaded plugins",
+                    hint="run `llf-host plugins list` to see loaded plugins; plugins installed "
+                    "with pip reload only when the host restarts",
                     plugin=name,
                 )
             new = await self.load_candidate(candidate)
             if new.status != "ok":
                 if old.status == "ok":
+                    # Last good version stays; the failure is reported against it.
                     old.error = new.error
-                    self.audit("plugin.reload_failed", plugin=name)
+                    self.audit(
+                        "plugin.reload_failed",
+                        plugin=name,
+                        error=new.error.message if new.error else None,
+                    )
+                    self._notify_changed(old, "reload_failed")
                     return old
                 self.plugins[name] = new
+                self._notify_changed(new, "failed")
                 return new
             self.plugins[name] = new
             self.rebuild_registry()
             await self._startup(new)
             if old.status == "ok":
-                await self._shutdown(old)
-                self.loader.unregister(old)
+                self._retire(old)
+            tools = self.services.get("tools")
+            if tools is not None and hasattr(tools, "restart_workers"):
+                await tools.restart_workers(name)
             self.audit("plugin.reload", plugin=name, version=new.version)
-            return new
+        self._notify_changed(new, "reloaded")
+        return new
+
+    def _retire(self, record: PluginRecord) -> None:
+        """Shut an old version down once no request uses it (in the background)."""
+
+        async def retire() -> None:
+            idle = await record.contributions.lease.wait_idle(self.retire_grace_s)
+            if not idle:
+                log.warning(
+                    "plugin %s: %d requests still use the old version after %.0f s; "
+                    "shutting it down anyway",
+                    record.name,
+                    record.contributions.lease.active,
+                    self.retire_grace_s,
+                )
+            if record.status == "ok":
+                await self._shutdown(record)
+            self.loader.unregister(record)
+
+        task = asyncio.get_running_loop().create_task(retire(), name=f"retire-{record.name}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _notify_changed(self, record: PluginRecord, change: str) -> None:
+        for listener in list(self.plugin_listeners):
+            try:
+                listener(record, change)
+            except Exception:
+                log.exception("plugin change listener failed")
 
     # -- audit -----------------------------------------------------------------------
     def audit(self, kind: str, *, plugin: str | None = None, **data: Any) -> None:

@@ -9,6 +9,7 @@ and never raises for anything the plugin did.
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -98,8 +99,6 @@ class PluginRecord:
         #: The object registered with pluggy (entry module or entry-point object).
         self.hook_object: object | None = None
         self.load_ms: float = 0.0
-        #: Incremented at every successful (re)load.
-        self.generation = 0
 
     @property
     def version(self) -> str:
@@ -193,6 +192,7 @@ class PluginLoader:
         self.config = config
         self.data_dir = data_dir
         self.keys = keys
+        self._loads = itertools.count(1)
 
     # -- import and register ---------------------------------------------------------
     def load(self, candidate: Candidate) -> PluginRecord:
@@ -221,7 +221,6 @@ class PluginLoader:
                 keys=self.keys,
             )
             self.pm.register(record.hook_object, name=self._pm_name(record))
-            record.generation += 1
         except LLMError as exc:
             self._discard(record)
             record.status = "failed"
@@ -241,7 +240,8 @@ class PluginLoader:
         return record
 
     def _pm_name(self, record: PluginRecord) -> str:
-        return f"{record.name}#{record.generation + 1}"
+        # Unique per load: an old version stays registered until it is retired.
+        return f"{record.name}#{next(self._loads)}"
 
     def _load_drop_in(self, manifest: Manifest, record: PluginRecord) -> None:
         imported = import_plugin(manifest)

@@ -21,6 +21,7 @@ from ._contracts import Tool
 from ._errors import ModelNotFoundError
 from ._errors import NotAvailableError
 from ._errors import ToolNotFoundError
+from ._lease import Lease
 from ._memory_contract import MemoryBackend
 
 __all__ = ["Contributions", "Entry", "Kind", "Registry"]
@@ -33,12 +34,14 @@ Kind = Literal["provider", "tool", "memory_backend", "exporter", "auditor"]
 class Entry(Generic[T]):
     """A contributed object and the plugin that contributed it."""
 
-    __slots__ = ("key", "obj", "plugin")
+    __slots__ = ("key", "lease", "obj", "plugin")
 
-    def __init__(self, key: str, obj: T, plugin: str) -> None:
+    def __init__(self, key: str, obj: T, plugin: str, lease: Lease | None = None) -> None:
         self.key = key
         self.obj = obj
         self.plugin = plugin
+        #: Held by requests using ``obj`` so a reload can wait for them to finish.
+        self.lease = lease if lease is not None else Lease()
 
     def __repr__(self) -> str:
         return f"<Entry {self.key} from {self.plugin}>"
@@ -54,6 +57,8 @@ class Contributions:
         self.memory_backends: list[MemoryBackend] = []
         self.exporters: list[Exporter] = []
         self.auditors: list[Auditor] = []
+        #: Held by every request that uses one of these objects.
+        self.lease = Lease()
 
     def summary(self) -> dict[str, list[str]]:
         """Names of everything contributed, by kind (empty kinds omitted)."""
@@ -84,6 +89,7 @@ def _add(
     plugin: str,
     kind: str,
     conflicts: list[tuple[str, str]],
+    lease: Lease,
 ) -> None:
     existing = table.get(key)
     if existing is not None:
@@ -96,7 +102,7 @@ def _add(
             )
         )
         return
-    table[key] = Entry(key, obj, plugin)
+    table[key] = Entry(key, obj, plugin, lease)
 
 
 @final
@@ -113,9 +119,17 @@ class Registry:
         self.conflicts: list[tuple[str, str]] = []
         for plugin, contrib in contributions:
             for provider in contrib.providers:
-                _add(self.providers, provider.prefix, provider, plugin, "provider", self.conflicts)
+                _add(
+                    self.providers,
+                    provider.prefix,
+                    provider,
+                    plugin,
+                    "provider",
+                    self.conflicts,
+                    contrib.lease,
+                )
             for tool in contrib.tools:
-                _add(self.tools, tool.name, tool, plugin, "tool", self.conflicts)
+                _add(self.tools, tool.name, tool, plugin, "tool", self.conflicts, contrib.lease)
             for backend in contrib.memory_backends:
                 _add(
                     self.memory_backends,
@@ -124,11 +138,22 @@ class Registry:
                     plugin,
                     "memory backend",
                     self.conflicts,
+                    contrib.lease,
                 )
             for exporter in contrib.exporters:
-                _add(self.exporters, exporter.format, exporter, plugin, "exporter", self.conflicts)
+                _add(
+                    self.exporters,
+                    exporter.format,
+                    exporter,
+                    plugin,
+                    "exporter",
+                    self.conflicts,
+                    contrib.lease,
+                )
             for auditor in contrib.auditors:
-                self.auditors.append(Entry(auditor.name or type(auditor).__name__, auditor, plugin))
+                self.auditors.append(
+                    Entry(auditor.name or type(auditor).__name__, auditor, plugin, contrib.lease)
+                )
 
     def resolve_model(self, model_id: str) -> tuple[Entry[Provider], str]:
         """Split ``prefix/name`` on the first ``/`` and return the provider and local name.

@@ -33,14 +33,18 @@ from ._contracts import Provider
 from ._host import Host
 from ._paths import HostPaths
 from ._types import ChatChunk
+from ._types import ChatOptions
 from ._types import ChatRequest
+from ._types import ChatResult
 from ._types import HealthStatus
+from ._types import Message
 from ._types import ModelInfo
 from ._types import Timings
 from ._types import Usage
 
 __all__ = [
     "MockProvider",
+    "chat",
     "home_environ",
     "isolated_host",
     "llf_home",
@@ -112,6 +116,17 @@ async def isolated_host(
         yield host
     finally:
         await host.aclose()
+
+
+async def chat(
+    host: Host, model: str, prompt: str | list[Message], *, options: ChatOptions | None = None
+) -> ChatResult:
+    """Send one prompt (or a message list) to ``model`` through ``host``; the full result."""
+    from ._chat import stream_chat
+
+    messages = [Message(role="user", content=prompt)] if isinstance(prompt, str) else prompt
+    request = ChatRequest(model=model, messages=messages, options=options or ChatOptions())
+    return await stream_chat(host.registry, request)
 
 
 class MockProvider(Provider):

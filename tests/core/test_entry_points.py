@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from llf_host.testing import isolated_host
 from llf_host.testing import home_environ
+from llf_host.testing import isolated_host
 
 
 def install_fake_distribution(site: Path, *, with_manifest: bool) -> None:

@@ -366,6 +366,11 @@ class PluginLoader:
         """Make a tool's ``function`` relative to its plugin and apply manifest settings."""
         module, _, attr = tool.function.partition(":")
         relative, _package = module_relative_name(module)
+        # Installed plugins: make the module relative to the plugin's own package,
+        # which is where the sandbox imports it from (manifest.root).
+        own_package = getattr(record.hook_object, "__package__", None)
+        if _package is None and own_package and relative.startswith(own_package + "."):
+            relative = relative[len(own_package) + 1 :]
         settings = record.manifest.tools.get(tool.name) if record.manifest else None
         if settings is None:
             return structs.replace(tool, function=f"{relative}:{attr}", plugin=record.name)

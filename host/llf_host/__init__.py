@@ -5,6 +5,8 @@ The public API is what ``__all__`` lists; every other module is private.
 
 from __future__ import annotations
 
+import msgspec as _msgspec
+
 from ._config import Config
 from ._context import PluginContext
 from ._contracts import Auditor
@@ -47,11 +49,19 @@ from ._memory_contract import Conversation
 from ._memory_contract import ConversationExport
 from ._memory_contract import MemoryBackend
 from ._memory_contract import MemoryItem
+from ._memory_contract import ParsedQuery
+from ._memory_contract import QueryTerm
 from ._memory_contract import SearchHit
 from ._memory_contract import SearchQuery
 from ._memory_contract import StoredMessage
 from ._memory_contract import TrashItem
 from ._paths import HostPaths
+from ._routing import Budget
+from ._routing import RouteRule
+from ._routing import RoutingPolicy
+from ._routing import current_budget
+from ._routing import get_router
+from ._routing import use_budget
 from ._types import AuditEvent
 from ._types import ChatChunk
 from ._types import ChatOptions
@@ -75,6 +85,7 @@ __all__ = [
     "AuditEvent",
     "Auditor",
     "AuthenticationError",
+    "Budget",
     "BudgetExceededError",
     "ChatChunk",
     "ChatOptions",
@@ -105,14 +116,18 @@ __all__ = [
     "ModelLoadingError",
     "ModelNotFoundError",
     "NotAvailableError",
+    "ParsedQuery",
     "PluginContext",
     "PluginError",
     "Provider",
     "ProviderError",
     "ProviderResponseError",
     "ProviderUnavailableError",
+    "QueryTerm",
     "QueueFullError",
     "RateLimitedError",
+    "RouteRule",
+    "RoutingPolicy",
     "SandboxDenied",
     "SearchHit",
     "SearchQuery",
@@ -134,14 +149,23 @@ __all__ = [
     "TrashItem",
     "Usage",
     "__version__",
+    "current_budget",
+    "get_router",
     "hookimpl",
+    "use_budget",
 ]
 
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("llf_host._"):
+    # msgspec resolves a Struct's postponed annotations in its __module__'s globals,
+    # so Structs keep their real module (renaming them breaks decoding).
+    if (
+        isinstance(_obj, type)
+        and _obj.__module__.startswith("llf_host._")
+        and not issubclass(_obj, _msgspec.Struct)
+    ):
         try:
             _obj.__module__ = "llf_host"
         except (AttributeError, TypeError):
             pass
-del _name, _obj
+del _name, _obj, _msgspec

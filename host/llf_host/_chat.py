@@ -49,13 +49,17 @@ class ChatAccumulator:
         self.usage = Usage()
         self.timings = Timings()
         self.chunks = 0
+        #: Chunks that carried output (content, reasoning or tool calls).
+        self.token_chunks = 0
         self.first_token_at: float | None = None
 
     def add(self, chunk: ChatChunk) -> None:
         """Fold one chunk in."""
         self.chunks += 1
-        if self.first_token_at is None and (chunk.content or chunk.reasoning or chunk.tool_calls):
-            self.first_token_at = time.perf_counter()
+        if chunk.content or chunk.reasoning or chunk.tool_calls:
+            self.token_chunks += 1
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
         if chunk.content:
             self._content.append(chunk.content)
         if chunk.reasoning:
@@ -143,7 +147,12 @@ async def stream_chat(
     if acc.first_token_at is not None:
         measured.ttft_ms = (acc.first_token_at - start) * 1000
         gen_s = end - acc.first_token_at
-        if acc.usage.completion_tokens and gen_s > 0 and acc.usage.completion_tokens > 1:
-            measured.tokens_per_second = (acc.usage.completion_tokens - 1) / gen_s
+        tokens = acc.usage.completion_tokens
+        if tokens and acc.token_chunks >= 2 and gen_s > 0:
+            # Streamed: the first token's time is prompt processing, not generation.
+            measured.tokens_per_second = (tokens - 1) / gen_s
+        elif tokens and end > start:
+            # One chunk (a non-streamed answer): only the whole call's rate is known.
+            measured.tokens_per_second = tokens / (end - start)
     acc.timings = measured.merged(acc.timings)
     return acc.result(req.model_id, provider=entry.key)

@@ -173,6 +173,10 @@ class Host:
         self._started = True
         self.audit_bus.configure(self._audit_sinks, self._redact_event)
         self.audit_bus.start()
+        from ._keys import attach_key_store
+
+        # Before any plugin loads: the loader hands host.keys to every PluginContext.
+        await attach_key_store(self)
         t0 = time.perf_counter()
         candidates = self.discover()
         t1 = time.perf_counter()

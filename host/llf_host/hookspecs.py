@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from ._contracts import Provider
     from ._contracts import Tool
     from ._memory_contract import MemoryBackend
+    from ._routing.policy import RouteRule
+    from ._routing.policy import RoutingPolicy
     from ._types import AuditEvent
+    from ._types import ChatRequest
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
@@ -118,4 +121,23 @@ def llf_commands(cli: click.Group, context: PluginContext) -> None:
 
     ``cli`` is the root :class:`click.Group`; add commands with
     ``@cli.command()``. Called only when the CLI runs, not by ``serve``.
+    """
+
+
+@hookspec
+def llf_route(
+    request: ChatRequest, task: str | None, policy: RoutingPolicy, context: PluginContext
+) -> RoutingPolicy | RouteRule | list[str] | dict[str, Any] | None:
+    """Supply a routing policy for one request.
+
+    Called by the router for every request it routes by rule: one that gives a
+    ``task`` or a rule name, or names no model (a request that names a model and
+    no task goes straight to it). ``request`` is the :class:`~llf_host.ChatRequest`,
+    ``task`` the task type or ``None``, ``policy`` the configured
+    :class:`~llf_host.RoutingPolicy`. Return a ``RoutingPolicy`` to route by, one
+    ``RouteRule`` to use for this request, a list of model ids to try in order,
+    a dict in the ``[routing]`` shape, or ``None`` to leave the decision to the
+    next plugin and finally to the configured policy. Plugins are asked in load
+    order and the first answer wins. May be ``async def``; a failure or an
+    invalid answer is logged and ignored.
     """

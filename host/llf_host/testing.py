@@ -32,6 +32,7 @@ from ._config import Config
 from ._contracts import Provider
 from ._host import Host
 from ._paths import HostPaths
+from ._testing_memory import InMemoryBackend
 from ._types import ChatChunk
 from ._types import ChatOptions
 from ._types import ChatRequest
@@ -43,6 +44,7 @@ from ._types import Timings
 from ._types import Usage
 
 __all__ = [
+    "InMemoryBackend",
     "MockProvider",
     "chat",
     "home_environ",

@@ -159,8 +159,7 @@ async def main() -> None:
     full = results["sandbox_full"]["p50"]
     fresh = results["a_fresh_python"]["p50"]
     layer_cost = {
-        layer: round(full - results[f"sandbox_without_{layer}"]["p50"], 3)
-        for layer in LAYER_NAMES
+        layer: round(full - results[f"sandbox_without_{layer}"]["p50"], 3) for layer in LAYER_NAMES
     }
     print(
         json.dumps(

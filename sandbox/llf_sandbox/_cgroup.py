@@ -139,9 +139,9 @@ class CgroupPool:
         slot.set_limit(limit)
         return slot
 
-    def release(self, slot: CgroupSlot) -> None:
-        """Return a slot whose call has ended; kill leftovers first."""
-        if slot.live_members():
+    def release(self, slot: CgroupSlot, *, check: bool = True) -> None:
+        """Return a slot whose call has ended; kill leftovers first (when ``check``)."""
+        if check and slot.live_members():
             slot.kill_all()
             self._draining.append(slot)
             return

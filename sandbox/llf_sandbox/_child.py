@@ -27,7 +27,6 @@ import signal
 import sys
 
 from . import _landlock
-from . import _seccomp
 from . import _syscalls
 from ._classify import ActionLog
 from ._classify import classify_exception
@@ -42,7 +41,15 @@ if TYPE_CHECKING:
     from typing import Any
     from typing import NoReturn
 
-__all__ = ["EXIT_CPU", "EXIT_SETUP", "EXIT_TERM", "ChildPlan", "WorkerConfig", "run_call"]
+__all__ = [
+    "EXIT_CPU",
+    "EXIT_SETUP",
+    "EXIT_TERM",
+    "ChildPlan",
+    "WorkerConfig",
+    "install_handlers",
+    "run_call",
+]
 
 #: Exit code when the CPU soft limit fired (SIGXCPU handler).
 EXIT_CPU = 152
@@ -71,8 +78,18 @@ class WorkerConfig:
         self.connect_ports: list[int] | None = []
         self.network_granted = False
         self.destination_grants: list[tuple[str, int | None]] | None = None
-        self.seccomp_program: bytes | None = None
+        #: Installs the prepared seccomp filter (None: no filter).
+        self.seccomp_install: Callable[[], None] | None = None
+        #: A ruleset built once by the worker (tmpfs mode), else rules built per call.
+        self.landlock_fd: int | None = None
+        self.devnull: int | None = None
         self.env: dict[str, str] = {}
+        #: The worker's own environment already is ``env`` (+ HOME/TMPDIR): skip the
+        #: rewrite, which costs ~0.4 ms of copy-on-write faults in a forked child.
+        self.env_ready = False
+        self.handlers_ready = False
+        #: The audit hook, installed once by the worker (reset by each call).
+        self.actions: ActionLog | None = None
         self.worker_pidfd: int | None = None
         self.control: socket.socket | None = None
         self.set_nproc = False
@@ -108,7 +125,7 @@ def _limit(plan: ChildPlan, name: str, default: float) -> float:
 def _setup_stdio(plan: ChildPlan, config: WorkerConfig) -> None:
     if config.control is not None:
         config.control.detach()  # its fd is closed below; never let GC close a reused number
-    devnull = os.open("/dev/null", os.O_RDWR)
+    devnull = config.devnull if config.devnull is not None else os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(plan.stdout_fd, 1)
     os.dup2(plan.stderr_fd, 2)
@@ -155,6 +172,9 @@ def _setup_privileges(config: WorkerConfig) -> None:
 
 
 def _setup_landlock(plan: ChildPlan, config: WorkerConfig) -> None:
+    if config.landlock_fd is not None:
+        _landlock.restrict_self(config.landlock_fd)
+        return
     if config.landlock_abi <= 0 or config.landlock_rules is None:
         return
     fd = _landlock.build_ruleset(
@@ -167,6 +187,13 @@ def _setup_landlock(plan: ChildPlan, config: WorkerConfig) -> None:
         _landlock.restrict_self(fd)
     finally:
         os.close(fd)
+
+
+def install_handlers() -> None:
+    """SIGXCPU and SIGTERM end the call with a telling exit code (pid 1 has no
+    default action for them). The worker installs them once; children inherit."""
+    signal.signal(signal.SIGXCPU, _on_cpu_limit)
+    signal.signal(signal.SIGTERM, _on_term)
 
 
 def _on_cpu_limit(_signum: int, _frame: object) -> None:
@@ -189,17 +216,19 @@ def _prepare(plan: ChildPlan, config: WorkerConfig) -> None:
     os.setsid()
     _setup_workdir(plan, config)
     _setup_rlimits(plan, config)
-    os.environ.clear()
-    os.environ.update(config.env)
-    os.environ["HOME"] = os.environ["TMPDIR"] = plan.workdir
+    if not config.env_ready:
+        os.environ.clear()
+        os.environ.update(config.env)
+    if os.environ.get("HOME") != plan.workdir:
+        os.environ["HOME"] = os.environ["TMPDIR"] = plan.workdir
     _setup_privileges(config)
     _setup_landlock(plan, config)
     # Only now: the prepared Landlock fds were needed until here.
     os.closerange(RESULT_FD + 1, 1 << 20)
-    if config.seccomp_program is not None:
-        _seccomp.install(config.seccomp_program)
-    signal.signal(signal.SIGXCPU, _on_cpu_limit)
-    signal.signal(signal.SIGTERM, _on_term)
+    if config.seccomp_install is not None:
+        config.seccomp_install()
+    if not config.handlers_ready:
+        install_handlers()
 
 
 def _send(payload: dict[str, Any], cap: int) -> None:
@@ -229,8 +258,11 @@ def _invoke(plan: ChildPlan, config: WorkerConfig) -> int:
         reason = config.import_errors.get(plan.function, "not imported by this worker")
         _send({"ok": False, "error": {"kind": "import_failed", "message": reason}}, cap)
         return 0
-    actions = ActionLog(config.destination_grants if config.network_granted else None)
-    actions.install()
+    actions = config.actions
+    if actions is None:
+        actions = ActionLog(config.destination_grants if config.network_granted else None)
+        actions.install()
+    actions.reset()
     try:
         value = func(**plan.args)
         if hasattr(value, "__await__"):

@@ -65,6 +65,12 @@ class ActionLog:
         self.last_network: tuple[str, str, int | None] | None = None
         self.forked = False
 
+    def reset(self) -> None:
+        """Forget what was seen before this call (the worker's own activity)."""
+        self.last_open = None
+        self.last_network = None
+        self.forked = False
+
     def _check_destination(self, host: str, port: int | None) -> None:
         if self.grants is None:
             return

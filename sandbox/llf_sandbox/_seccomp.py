@@ -25,7 +25,11 @@ import struct
 
 from . import _syscalls
 
-__all__ = ["DENIED_SYSCALLS", "compile_filter", "install"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["DENIED_SYSCALLS", "compile_filter", "install", "prepare"]
 
 # struct seccomp_data offsets
 _OFF_NR = 0
@@ -197,8 +201,19 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
-def install(program: bytes) -> None:
-    """Install ``program`` on this thread (needs no_new_privs or CAP_SYS_ADMIN)."""
+def prepare(program: bytes) -> Callable[[], None]:
+    """Build the kernel structures once; the returned function installs the filter."""
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    _syscalls.prctl(_syscalls.PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    address = ctypes.addressof(fprog)
+
+    def install_prepared() -> None:
+        _keep = (buf, fprog)  # the structures must outlive the call
+        _syscalls.prctl(_syscalls.PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, address)
+
+    return install_prepared
+
+
+def install(program: bytes) -> None:
+    """Install ``program`` on this thread (needs no_new_privs or CAP_SYS_ADMIN)."""
+    prepare(program)()

@@ -24,12 +24,15 @@ __all__ = [
     "MS_NODEV",
     "MS_NOSUID",
     "MS_PRIVATE",
+    "MS_RDONLY",
     "MS_REC",
+    "MS_REMOUNT",
     "NR",
     "drop_bounding_set",
     "drop_capabilities",
     "mount",
     "prctl",
+    "prepare_capabilities",
     "setns",
     "syscall",
     "unshare",
@@ -47,6 +50,8 @@ CLONE_NEWTIME = 0x00000080
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
+MS_RDONLY = 1
+MS_REMOUNT = 32
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
@@ -295,8 +300,20 @@ def drop_bounding_set() -> None:
             raise
 
 
+_capset_args: tuple[_CapHeader, ctypes.Array[_CapData]] | None = None
+
+
+def prepare_capabilities() -> None:
+    """Build the ``capset`` arguments once (the warm worker), so a call only traps."""
+    global _capset_args
+    _load_libc()
+    _capset_args = (_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)())
+
+
 def drop_capabilities() -> None:
     """Empty the effective, permitted and inheritable sets (one ``capset``)."""
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
+    if _capset_args is None:
+        prepare_capabilities()
+    assert _capset_args is not None
+    header, data = _capset_args
     syscall("capset", ctypes.addressof(header), ctypes.addressof(data))

@@ -119,13 +119,8 @@ class Worker:
     @property
     def alive(self) -> bool:
         """Whether the worker process runs and accepts calls."""
-        return (
-            not self._closed
-            and self._proc is not None
-            and self._proc.poll() is None
-            and self._reader_task is not None
-            and not self._reader_task.done()
-        )
+        # The control channel's reader ends when the worker exits (EOF).
+        return not self._closed and self._reader_task is not None and not self._reader_task.done()
 
     @property
     def active_calls(self) -> int:

@@ -18,13 +18,12 @@ Control messages (see :mod:`llf_sandbox._wire`)::
                     {"op": "signal", "id", "signal"}
                     {"op": "shutdown"}
     worker -> host  {"ev": "ready", "pid", "layers", "imports"}
-                    {"ev": "started", "id", "pid"}
                     {"ev": "exited", "id", "status", "cpu_s", "maxrss_kb",
                      "processes_limit_hit", "workdir_limit_hit"}
                     {"ev": "failed", "id", "message"}        (could not fork)
 """
 
-# ruff: noqa: PTH102, PTH110, PTH118
+# ruff: noqa: PTH102, PTH110, PTH118, PTH120
 # The worker side uses os.path: pathlib (and its imports) would grow the warm
 # worker that every call forks from.
 
@@ -32,14 +31,12 @@ from __future__ import annotations
 
 import errno
 import gc
-import importlib
 import os
 import select
 import signal
 import socket
 import sys
 import time
-import types
 
 from . import _landlock
 from . import _seccomp
@@ -48,42 +45,29 @@ from ._cgroup import CgroupPool
 from ._cgroup import CgroupSlot
 from ._child import ChildPlan
 from ._child import WorkerConfig
+from ._child import install_handlers
 from ._child import run_call
+from ._classify import ActionLog
 from ._wire import ControlReader
 from ._wire import send_message
+from ._worker_setup import Quiet
+from ._worker_setup import become_namespace_init
+from ._worker_setup import enter_user_namespace
+from ._worker_setup import format_exception
+from ._worker_setup import high_fd
+from ._worker_setup import import_functions
+from ._worker_setup import make_box
+from ._worker_setup import make_private_mounts
+from ._worker_setup import pidns_works
+from ._worker_setup import tree_size
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import TracebackType
     from typing import Any
 
 __all__ = ["main"]
 
 _POLL_WORKDIR_S = 0.2
-
-
-class _Quiet:
-    """``contextlib.suppress`` without importing contextlib (keeps the worker small)."""
-
-    def __init__(self, *kinds: type[BaseException]) -> None:
-        self.kinds = kinds
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        return kind is not None and issubclass(kind, self.kinds)
-
-
-def _format_exception(exc: BaseException) -> str:
-    import traceback
-
-    return "".join(traceback.format_exception(exc))[-4000:]
 
 
 class _Running:
@@ -111,67 +95,6 @@ class _Running:
         self.started = time.perf_counter()
 
 
-def _import_functions(spec: dict[str, Any], config: WorkerConfig) -> None:
-    root = types.ModuleType("_llf_tools", "Tool modules loaded by an llf-sandbox worker.")
-    root.__path__ = []
-    sys.modules["_llf_tools"] = root
-    for name, paths in spec.get("packages", {}).items():
-        pkg = types.ModuleType(name)
-        pkg.__path__ = list(paths)
-        pkg.__package__ = name
-        sys.modules[name] = pkg
-    for ref, (module_name, attr) in spec.get("functions", {}).items():
-        try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-            if not callable(obj):
-                raise TypeError(f"{module_name}:{attr} is not callable")
-            config.functions[ref] = obj
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            config.import_errors[ref] = _format_exception(exc)
-
-
-def _make_private_mounts() -> None:
-    _syscalls.unshare(_syscalls.CLONE_NEWNS)
-    _syscalls.mount(None, "/", None, _syscalls.MS_REC | _syscalls.MS_PRIVATE, "")
-
-
-def _enter_user_namespace() -> None:
-    """Unprivileged: become root of a new user namespace mapped to our own ids."""
-    uid, gid = os.geteuid(), os.getegid()
-    _syscalls.unshare(_syscalls.CLONE_NEWUSER)
-    with open("/proc/self/setgroups", "w", encoding="ascii") as handle:
-        handle.write("deny")
-    with open("/proc/self/uid_map", "w", encoding="ascii") as handle:
-        handle.write(f"0 {uid} 1")
-    with open("/proc/self/gid_map", "w", encoding="ascii") as handle:
-        handle.write(f"0 {gid} 1")
-
-
-def _become_namespace_init() -> None:
-    pid = os.fork()
-    if pid:
-        # The original process only waits, so the host's handle on it stays meaningful.
-        _, status = os.waitpid(pid, 0)
-        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-    _syscalls.prctl(_syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _pidns_works(own_fd: int) -> bool:
-    try:
-        _syscalls.unshare(_syscalls.CLONE_NEWPID)
-    except OSError:
-        return False
-    try:
-        _syscalls.setns(own_fd, _syscalls.CLONE_NEWPID)
-    except OSError:
-        return False
-    return True
-
-
 class Zygote:
     """State and main loop of the warm worker."""
 
@@ -186,6 +109,8 @@ class Zygote:
         self.running: dict[int, _Running] = {}
         self.real_root = os.geteuid() == 0
         self.by_id: dict[int, _Running] = {}
+        #: Read-only tmpfs holding the per-call mount point (tmpfs mode).
+        self.box: str | None = None
 
     # -- set-up --------------------------------------------------------------------
     def setup(self, spec: dict[str, Any]) -> None:
@@ -193,7 +118,7 @@ class Zygote:
         want: dict[str, bool] = spec.get("layers", {})
         parent = int(spec.get("parent_pid", 0))
         layers = self.layers
-        with _Quiet(OSError):
+        with Quiet(OSError):
             _syscalls.prctl(_syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
         if parent and os.getppid() != parent:
             os._exit(1)
@@ -202,30 +127,56 @@ class Zygote:
         self.real_root = privileged
         if not privileged and want.get("userns", True) and any(want.values()):
             try:
-                _enter_user_namespace()
+                enter_user_namespace()
                 privileged = True
                 layers["userns"] = True
             except OSError as exc:
                 layers["userns"] = f"unavailable: {exc.strerror}"
         self.config.privileged = privileged
-        layers["mountns"] = self._try(want.get("mountns", True), _make_private_mounts)
+        layers["mountns"] = self._try(want.get("mountns", True), make_private_mounts)
         if want.get("netns", True):
             layers["netns"] = self._try(True, lambda: _syscalls.unshare(_syscalls.CLONE_NEWNET))
         else:
             granted = bool(spec.get("network", {}).get("granted"))
             layers["netns"] = "not requested (network granted)" if granted else "not requested"
+        self.config.workdir = str(spec["workdir"])
         self.config.mount_workdir = layers["mountns"] is True and privileged
+        if self.config.mount_workdir:
+            try:
+                self.config.workdir, self.box = make_box(os.path.dirname(self.config.workdir))
+            except OSError as exc:
+                self.config.mount_workdir = False
+                layers["workdir_box"] = f"unavailable: {exc.strerror}"
         layers["workdir"] = "tmpfs" if self.config.mount_workdir else "directory"
         if want.get("pidns", True) and privileged:
             self._setup_pidns(layers)
         layers["pidns"] = self.own_pidns is not None
         self._setup_cgroup(spec, layers)
-        _import_functions(spec, self.config)
+        import_functions(spec, self.config)
         self._setup_confinement(spec, want, layers)
-        self.config.workdir = str(spec["workdir"])
         self.config.env = dict(spec.get("env", {}))
-        with _Quiet(OSError, AttributeError):
+        os.environ.clear()
+        os.environ.update(self.config.env)
+        os.environ["HOME"] = os.environ["TMPDIR"] = self.config.workdir
+        self.config.env_ready = True
+        # SIGTERM to the worker then also ends it at once; its calls die with it
+        # (PDEATHSIG), which is what the host wants when it sends one.
+        install_handlers()
+        self.config.handlers_ready = True
+        # The audit hook costs ~0.1 ms to add in a forked child: add it once here.
+        # It watches only file/network/fork events; the worker's own are forgotten
+        # by reset() at the start of each call.
+        self.config.actions = ActionLog(
+            self.config.destination_grants if self.config.network_granted else None
+        )
+        self.config.actions.install()
+        with Quiet(OSError, AttributeError):
             self.config.worker_pidfd = os.pidfd_open(os.getpid())
+        self.config.devnull = high_fd(os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC))
+        _syscalls.prepare_capabilities()
+        # Inherited by every call; the worker itself never execs anything.
+        _syscalls.prctl(_syscalls.PR_SET_NO_NEW_PRIVS, 1)
+        _syscalls.prctl(_syscalls.PR_SET_DUMPABLE, 0)
         if privileged:
             try:
                 _syscalls.drop_bounding_set()
@@ -250,10 +201,10 @@ class Zygote:
             os.close(own)
         # In a user namespace we may create pid namespaces but not re-enter the
         # initial one; become pid 1 of the pending namespace and serve from there.
-        _become_namespace_init()
+        become_namespace_init()
         layers["worker_pid1"] = True
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        if _pidns_works(own):
+        if pidns_works(own):
             self.own_pidns = own
         else:
             os.close(own)
@@ -301,16 +252,27 @@ class Zygote:
             self.config.landlock_abi = abi
             layers["landlock"] = abi if abi > 0 else "unavailable"
             if abi > 0:
-                self.config.landlock_rules = _landlock.PreparedRules(
+                box = [self.box] if self.box else []
+                rules = _landlock.PreparedRules(
                     read=self.config.read_paths,
-                    write=["/dev/null", *self.config.write_paths],
+                    write=["/dev/null", *self.config.write_paths, *box],
                 )
+                if self.box:
+                    # The per-call tmpfs is mounted on box/work; Landlock skips a
+                    # covered mount point and checks its parent, so a rule on the
+                    # (read-only) box covers every call's tmpfs: build it once.
+                    self.config.landlock_fd = high_fd(
+                        _landlock.build_ruleset(abi, rules, connect_ports=self.config.connect_ports)
+                    )
+                    rules.close()
+                else:
+                    self.config.landlock_rules = rules
         else:
             layers["landlock"] = "not requested"
         if want.get("seccomp", True):
             try:
-                self.config.seccomp_program = _seccomp.compile_filter(
-                    allow_inet=self.config.network_granted
+                self.config.seccomp_install = _seccomp.prepare(
+                    _seccomp.compile_filter(allow_inet=self.config.network_granted)
                 )
                 layers["seccomp"] = True
             except OSError as exc:
@@ -345,7 +307,7 @@ class Zygote:
             return
         finally:
             for fd in fds:
-                with _Quiet(OSError):
+                with Quiet(OSError):
                     os.close(fd)
         try:
             pidfd = os.pidfd_open(pid)
@@ -356,7 +318,6 @@ class Zygote:
         running.limit_bytes = int(float(limits.get("workdir_mb") or 128) * 1024 * 1024)
         self.running[pidfd if pidfd >= 0 else -pid] = running
         self.by_id[call_id] = running
-        self._send({"ev": "started", "id": call_id, "pid": pid})
 
     def _fork(self, plan: ChildPlan) -> int:
         if self.own_pidns is not None:
@@ -378,14 +339,14 @@ class Zygote:
         running = self.by_id.get(call_id)
         if running is None:
             return
-        with _Quiet(OSError):
+        with Quiet(OSError):
             if running.pidfd >= 0:
                 signal.pidfd_send_signal(running.pidfd, signum)
             else:
                 os.kill(running.pid, signum)
         if self.own_pidns is None:
             # No pid namespace: the session is the best handle we have.
-            with _Quiet(OSError):
+            with Quiet(OSError):
                 os.killpg(running.pid, signum)
             if signum == signal.SIGKILL and running.slot is not None:
                 running.slot.kill_all()
@@ -403,7 +364,8 @@ class Zygote:
         hit = False
         if running.slot is not None and self.pool is not None:
             hit = running.slot.limit_hit()
-            self.pool.release(running.slot)
+            # With a pid namespace the cgroup is empty once pid 1 is reaped.
+            self.pool.release(running.slot, check=self.own_pidns is None)
         if running.workdir:
             import shutil
 
@@ -426,7 +388,7 @@ class Zygote:
         for running in list(self.running.values()):
             if not running.workdir or running.workdir_hit:
                 continue
-            if _tree_size(running.workdir, running.limit_bytes) > running.limit_bytes:
+            if tree_size(running.workdir, running.limit_bytes) > running.limit_bytes:
                 running.workdir_hit = True
                 self.signal_call(running.call_id, signal.SIGKILL)
 
@@ -486,30 +448,11 @@ class Zygote:
         for running in list(self.running.values()):
             self.signal_call(running.call_id, signal.SIGKILL)
         for key in list(self.running):
-            with _Quiet(OSError):
+            with Quiet(OSError):
                 self.reap(key)
         self.reader.close_pending()
         if self.pool is not None:
             self.pool.close()
-
-
-def _tree_size(path: str, stop_at: int) -> int:
-    total = 0
-    stack = [path]
-    while stack and total <= stop_at:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
-            except OSError:
-                continue
-    return total
 
 
 def _receive_init(sock: socket.socket, reader: ControlReader) -> dict[str, Any]:
@@ -534,7 +477,7 @@ def main(control_fd: int) -> None:
     try:
         zygote.setup(spec)
     except BaseException as exc:  # noqa: BLE001 - reported to the host
-        send_message(sock, {"ev": "setup_failed", "message": _format_exception(exc)})
+        send_message(sock, {"ev": "setup_failed", "message": format_exception(exc)})
         raise SystemExit(1) from None
     send_message(
         sock,

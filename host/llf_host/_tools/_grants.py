@@ -93,6 +93,12 @@ def effective_grants(manifest: Manifest | None, config: GrantConfig | None) -> E
         return EffectiveGrants(NetworkGrant(), (), ())
     mode = str(manifest.sandbox.get("grants", "manifest"))
     warnings: list[str] = []
+    if mode not in ("manifest", "user"):
+        warnings.append(
+            f"{manifest.path}: [sandbox] grants = {mode!r} is not 'manifest' or 'user'; "
+            "treated as 'user' (nothing granted until the config grants it)"
+        )
+        mode = "user"
     ceiling_net = [parse_destination(d) for d in manifest.permissions.network]
     if config is not None and config.network is not None:
         wanted_net = [parse_destination(d) for d in config.network]

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .._host import Host
     from .._plugins import PluginRecord
 
-__all__ = ["WorkerPool", "required_layers"]
+__all__ = ["WorkerPool", "clean_stale_cgroups", "required_layers"]
 
 log = logging.getLogger("llf.tools")
 _counter = itertools.count(1)
@@ -114,6 +114,7 @@ class WorkerPool:
         self._retiring: set[asyncio.Task[None]] = set()
         self._old: set[Worker] = set()
         self._probe: ProbeReport | None = None
+        self._cleaned = False
 
     @property
     def python(self) -> str:
@@ -166,6 +167,9 @@ class WorkerPool:
         report = await asyncio.get_running_loop().run_in_executor(None, self.probe_report)
         n = next(_counter)
         cgroup = report.cgroup_parent
+        if cgroup and not self._cleaned:
+            self._cleaned = True
+            clean_stale_cgroups(cgroup)
         spec = WorkerSpec(
             plugin=plugin,
             functions=functions,

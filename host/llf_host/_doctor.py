@@ -33,6 +33,7 @@ log = logging.getLogger("llf.doctor")
 #: Every section, in display order, as "module:function".
 DOCTOR_SECTIONS: list[str] = [
     "llf_host._doctor:sandbox_section",
+    "llf_host._hardware:doctor_section",
     "llf_host._doctor_providers:doctor_section",
 ]
 

@@ -6,10 +6,10 @@ is invalid is still returned (with its error) so ``plugins list`` can show it.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import final
 
 from ._errors import ManifestError
@@ -17,6 +17,9 @@ from ._manifest import Manifest
 from ._manifest import PluginSource
 from ._manifest import manifest_for_module
 from ._manifest import parse_manifest
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -127,6 +130,9 @@ def discover_dir(directory: Path, source: PluginSource) -> list[Candidate]:
 
 def discover_entry_points() -> list[Candidate]:
     """Plugins installed with pip that declare the ``llf_host.plugins`` entry point."""
+    # Imported here: importlib.metadata costs ~10 ms (email, zipfile...) at start-up.
+    import importlib.metadata
+
     found: list[Candidate] = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.append(

@@ -217,6 +217,9 @@ class Host:
                     await closer()
                 except Exception:
                     log.exception("closing service %r failed", service)
+        # Hand queued events to the auditors while they still batch them (a closed
+        # auditor writes, and fsyncs, each late event on its own).
+        await self.audit_bus.drain()
         for record in list(self.plugins.values())[::-1]:
             if record.status == "ok":
                 await self._shutdown(record)

@@ -84,7 +84,13 @@ class PluginWatcher:
         self.last_batch_ms = 0.0
 
     def roots(self) -> list[tuple[Path, str]]:
-        """The existing plugin folders to watch."""
+        """The plugin folders to watch (the user's is created, so drop-ins are seen)."""
+        for path, source in self.host.plugin_dirs():
+            if source == "user" and not path.exists():
+                try:
+                    self.host.paths.ensure(path)
+                except OSError as exc:
+                    log.warning("cannot create the plugins folder %s: %s", path, exc)
         return [(p.resolve(), s) for p, s in self.host.plugin_dirs() if p.is_dir()]
 
     def start(self) -> None:

@@ -34,21 +34,25 @@ import itertools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
-from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
-from typing import ClassVar
 from typing import Final
 from typing import TypeVar
 
 import msgspec
 
+from ._client_errors import ConnectionLostError
+from ._client_errors import InvalidParamsError
+from ._client_errors import MethodNotFoundError
+from ._client_errors import RequestCancelledError
+from ._client_errors import RpcError
+from ._client_errors import ServerNotInitializedError
+from ._client_errors import exception_from_error
+from ._client_sync import Client
+from ._client_sync import SyncChatStream
 from ._errors import LLMError
-from ._errors import NotAvailableError
-from ._errors import error_from_wire
 from ._rpc import wire
 from ._rpc.framing import FrameError
 from ._rpc.framing import FrameParser
@@ -66,6 +70,8 @@ __all__ = [
     "RequestCancelledError",
     "RpcError",
     "ServerNotInitializedError",
+    "SyncChatStream",
+    "exception_from_error",
 ]
 
 log = logging.getLogger("llf.client")
@@ -73,85 +79,6 @@ T = TypeVar("T")
 Handler = Callable[[Any], Any]
 _MAX_INCOMING: Final = 1 << 31
 _END: Final = object()
-
-
-class RpcError(LLMError):
-    """A JSON-RPC protocol error (code -32xxx); ``rpc_code`` holds the code."""
-
-    code: ClassVar[int] = -32603
-    kind: ClassVar[str] = "rpc_error"
-
-    @property
-    def rpc_code(self) -> int:
-        """The JSON-RPC error code the server sent."""
-        value = self.data.get("code", type(self).code)
-        return int(value) if isinstance(value, int) else type(self).code
-
-
-class InvalidParamsError(RpcError):
-    """-32602: the params did not match the method (``data['field']`` says which)."""
-
-    code = -32602
-    kind = "invalid_params"
-
-
-class MethodNotFoundError(RpcError):
-    """-32601: no such method."""
-
-    code = -32601
-    kind = "method_not_found"
-
-
-class RequestCancelledError(RpcError):
-    """-32800: the request was cancelled (by another party than this caller)."""
-
-    code = -32800
-    kind = "cancelled"
-
-
-class ServerNotInitializedError(RpcError):
-    """-32002: ``initialize`` has not been answered yet."""
-
-    code = -32002
-    kind = "not_initialized"
-
-
-class ConnectionLostError(LLMError):
-    """The server closed the connection (or died) before answering."""
-
-    code = -31000
-    kind = "connection_lost"
-
-
-_RPC_ERRORS: Final[dict[int, type[RpcError]]] = {
-    cls.code: cls
-    for cls in (
-        InvalidParamsError,
-        MethodNotFoundError,
-        RequestCancelledError,
-        ServerNotInitializedError,
-    )
-}
-
-
-def exception_from_error(error: Any) -> LLMError:
-    """The exception for a JSON-RPC ``error`` object (host classes where possible)."""
-    if not isinstance(error, dict):
-        return RpcError(f"malformed error from the server: {error!r}")
-    code = error.get("code")
-    message = str(error.get("message", "unknown error"))
-    raw = error.get("data")
-    data: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
-    kind = data.get("kind")
-    if kind == "not_available":
-        hint = data.pop("hint", None)
-        data.pop("kind")
-        return NotAvailableError(message, hint=hint, code=code, **data)
-    if isinstance(code, int) and -32899 <= code <= -32000:
-        hint = data.pop("hint", None)
-        data.pop("kind", None)
-        return _RPC_ERRORS.get(code, RpcError)(message, hint=hint, code=code, **data)
-    return error_from_wire(error)
 
 
 class ChatStream:
@@ -282,6 +209,23 @@ class AsyncClient:
         )
         assert process.stdout is not None and process.stdin is not None
         return cls(process.stdout, process.stdin, process=process)
+
+    @classmethod
+    async def from_fds(cls, read_fd: int, write_fd: int) -> AsyncClient:
+        """Connect over two file descriptors (pipes or sockets) the caller owns.
+
+        The client takes ownership of both fds and closes them with the session.
+        """
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 20)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(write_fd, "wb", buffering=0)
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        return cls(reader, writer)
 
     # -- calls -------------------------------------------------------------------------------
     async def initialize(
@@ -548,113 +492,3 @@ class AsyncClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-class Client:
-    """The synchronous face of :class:`AsyncClient`: same calls, blocking.
-
-    It runs an event loop on a private daemon thread, so server notifications and
-    requests are handled while the caller is busy elsewhere.
-    """
-
-    def __init__(self, start: Callable[[], Awaitable[AsyncClient]]) -> None:
-        import threading
-
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="llf-client", daemon=True
-        )
-        self._thread.start()
-        self._async = self._call(start())
-
-    @classmethod
-    def spawn(cls, *serve_args: str, **kwargs: Any) -> Client:
-        """Start ``llf-host serve`` (same arguments as :meth:`AsyncClient.spawn`)."""
-        return cls(lambda: AsyncClient.spawn(*serve_args, **kwargs))
-
-    def _call(self, coro: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
-
-    @property
-    def server(self) -> dict[str, Any]:
-        """The ``initialize`` result."""
-        return self._async.server
-
-    def initialize(self, **kwargs: Any) -> dict[str, Any]:
-        """See :meth:`AsyncClient.initialize`."""
-        return self._call(self._async.initialize(**kwargs))
-
-    def request(self, method: str, params: Any = None, **kwargs: Any) -> Any:
-        """See :meth:`AsyncClient.request`."""
-        return self._call(self._async.request(method, params, **kwargs))
-
-    def notify(self, method: str, params: Any = None) -> None:
-        """See :meth:`AsyncClient.notify`."""
-        self._call(self._async.notify(method, params))
-
-    def chat(self, model: str, messages: Sequence[Any], **params: Any) -> ChatResult:
-        """See :meth:`AsyncClient.chat`."""
-        return self._call(self._async.chat(model, messages, **params))
-
-    def stream_chat(self, model: str, messages: Sequence[Any], **kwargs: Any) -> SyncChatStream:
-        """Iterate deltas; ``.result`` holds the ChatResult afterwards."""
-        return SyncChatStream(self, self._async.stream_chat(model, messages, **kwargs))
-
-    def on_request(self, method: str, handler: Handler) -> None:
-        """See :meth:`AsyncClient.on_request` (the handler runs on the client thread)."""
-        self._async.on_request(method, handler)
-
-    def on_notification(self, method: str, handler: Handler) -> None:
-        """See :meth:`AsyncClient.on_notification`."""
-        self._async.on_notification(method, handler)
-
-    def close(self, timeout: float = 5.0) -> int | None:
-        """End the session and stop the loop thread; returns the server's exit code."""
-        try:
-            return self._call(self._async.aclose(timeout))
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            if not self._thread.is_alive():
-                self._loop.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class SyncChatStream:
-    """Blocking iteration over a :class:`ChatStream`."""
-
-    def __init__(self, client: Client, stream: ChatStream) -> None:
-        self._client = client
-        self._stream = stream
-        self._iter: AsyncIterator[ChatChunk] | None = None
-
-    @property
-    def result(self) -> ChatResult | None:
-        """The full result, once iteration has ended."""
-        return self._stream.result
-
-    def __iter__(self) -> SyncChatStream:
-        return self
-
-    def __next__(self) -> ChatChunk:
-        async def step() -> ChatChunk | None:
-            if self._iter is None:
-                self._iter = self._stream.__aiter__()
-            try:
-                return await self._iter.__anext__()
-            except StopAsyncIteration:
-                return None
-
-        chunk = self._client._call(step())
-        if chunk is None:
-            raise StopIteration
-        return chunk
-
-    def close(self) -> None:
-        """Cancel the request if it is still running."""
-        self._client._call(self._stream.aclose())

@@ -46,6 +46,7 @@ from ._types import Usage
 __all__ = [
     "InMemoryBackend",
     "MockProvider",
+    "call_tool",
     "chat",
     "home_environ",
     "isolated_host",
@@ -129,6 +130,36 @@ async def chat(
     messages = [Message(role="user", content=prompt)] if isinstance(prompt, str) else prompt
     request = ChatRequest(model=model, messages=messages, options=options or ChatOptions())
     return await stream_chat(host.registry, request)
+
+
+async def call_tool(
+    host: Host,
+    name: str,
+    arguments: dict[str, Any] | None = None,
+    *,
+    approve: bool = False,
+) -> Any:
+    """Run tool ``name`` through ``host``'s tool runner, in the real sandbox; its result.
+
+    The call goes through every check a client's call does (schema validation,
+    rate limit, approval, isolation layers) and raises the same typed errors:
+    :class:`~llf_host.ToolArgumentsInvalid`, :class:`~llf_host.ToolTimeout`,
+    :class:`~llf_host.ToolResourceLimit`, :class:`~llf_host.ToolCrashed`,
+    :class:`~llf_host.SandboxDenied`, :class:`~llf_host.ToolDenied`...
+
+    :param approve: approve tools marked ``confirm = true`` (otherwise they are
+        denied, as when no client can answer ``tools/approve``).
+    """
+    from ._tools import ApprovalAnswer
+    from ._tools import ApprovalRequest
+    from ._tools import get_tool_runner
+
+    async def approve_all(_request: ApprovalRequest) -> ApprovalAnswer:
+        return ApprovalAnswer(approved=True, reason="approved by llf_host.testing.call_tool")
+
+    runner = get_tool_runner(host)
+    outcome = await runner.call(name, arguments or {}, approver=approve_all if approve else None)
+    return outcome.result
 
 
 class MockProvider(Provider):

@@ -9,22 +9,21 @@ as in CommonMark.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 _OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _CLOSE = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})[ \t]*$")
 _LANG = re.compile(r"[^A-Za-z0-9_+#.-]")
 
 
-@dataclass(frozen=True)
-class Prose:
+class Prose(msgspec.Struct, frozen=True):
     """Ordinary text (may span several lines and paragraphs)."""
 
     text: str
 
 
-@dataclass(frozen=True)
-class Code:
+class Code(msgspec.Struct, frozen=True):
     """A fenced code block: its language (may be empty) and its text."""
 
     language: str

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Any
 from typing import Literal
 
@@ -39,8 +38,7 @@ class ExportOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     font: str | None = None
 
 
-@dataclass(frozen=True)
-class ResolvedOptions:
+class ResolvedOptions(msgspec.Struct, frozen=True):
     """Options with every default filled in for one format; times as epoch seconds."""
 
     include_system: bool

@@ -8,8 +8,9 @@ systems have it) or another common Unicode font; the ``font`` option names a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 _SANS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -21,8 +22,7 @@ _SANS = (
 )
 
 
-@dataclass(frozen=True)
-class FontSet:
+class FontSet(msgspec.Struct, frozen=True):
     """Regular, bold and monospaced font files (None: use the core fonts)."""
 
     regular: Path | None

@@ -8,8 +8,6 @@ branch follows the message it branches from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import msgspec
 from msgspec import structs
 
@@ -27,8 +25,7 @@ _NO_TIME: float = next(
 )
 
 
-@dataclass(frozen=True)
-class MessageView:
+class MessageView(msgspec.Struct, frozen=True):
     """One message in reading order."""
 
     #: 1-based position in the export of its conversation.

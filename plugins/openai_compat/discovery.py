@@ -16,11 +16,8 @@ across endpoints is :mod:`.engine`'s job.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 
-import httpx
 import msgspec
 
 from llf_host import ProviderResponseError
@@ -29,26 +26,25 @@ from .errors import ErrorContext
 from .errors import error_from_status
 from .profiles import EngineKind
 from .transport import EndpointClient
+from .transport import Timeouts
 
 __all__ = ["Listing", "RawModel", "list_models", "same_model"]
 
-_LISTING_TIMEOUT = httpx.Timeout(connect=2.0, read=10.0, write=5.0, pool=5.0)
+_LISTING_TIMEOUT = Timeouts(connect=2.0, read=10.0, write=5.0, pool=5.0)
 
 
-@dataclass(slots=True)
-class RawModel:
+class RawModel(msgspec.Struct):
     """A model as one endpoint reports it."""
 
     name: str
     loaded: bool | None = None
     size_bytes: int | None = None
     context_length: int | None = None
-    capabilities: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
+    capabilities: list[str] = msgspec.field(default_factory=list)
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-@dataclass(slots=True)
-class Listing:
+class Listing(msgspec.Struct):
     """One endpoint's models; ``supported`` is False when it has no model list."""
 
     models: list[RawModel]

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
+import msgspec
 
 from llf_host import HealthStatus
 
@@ -27,13 +26,14 @@ from .transport import EndpointClient
 from .transport import KeyReader
 
 if TYPE_CHECKING:
+    import httpx
+
     from .engine import Engine
 
 __all__ = ["Endpoint", "Shared"]
 
 
-@dataclass(slots=True)
-class Shared:
+class Shared(msgspec.Struct):
     """What every engine of one plugin load shares."""
 
     settings: PluginSettings

@@ -16,8 +16,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from llf_host import AuthenticationError
 from llf_host import HealthStatus
@@ -46,8 +47,7 @@ log = logging.getLogger("llf.plugin.openai_compat")
 _ERROR_TTL_S = 2.0
 
 
-@dataclass(slots=True)
-class Catalog:
+class Catalog(msgspec.Struct):
     """What each endpoint answered when asked for its models."""
 
     endpoints: list[Endpoint]

@@ -16,12 +16,10 @@ does the same for httpx's exceptions, so no httpx exception leaves the plugin.
 
 from __future__ import annotations
 
-import email.utils
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
-import httpx
 import msgspec
 
 from llf_host import AuthenticationError
@@ -34,6 +32,9 @@ from llf_host import ProviderUnavailableError
 from llf_host import RateLimitedError
 
 from .profiles import EngineProfile
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ErrorContext",
@@ -59,8 +60,7 @@ _LOADING_MARKERS = ("loading model", "model is loading", "loading the model", "s
 _BUSY_MARKERS = ("server busy", "maximum pending requests", "no slot available", "queue is full")
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorContext:
+class ErrorContext(msgspec.Struct, frozen=True):
     """Who we were talking to, for messages and ``data``."""
 
     provider: str
@@ -138,6 +138,8 @@ def retry_after_seconds(headers: httpx.Headers | None) -> float | None:
         return max(0.0, float(raw.rstrip("s")))
     except ValueError:
         pass
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError):
@@ -325,6 +327,8 @@ def error_from_transport(
     ctx: ErrorContext, exc: httpx.HTTPError, *, streaming: bool = False
 ) -> ProviderError:
     """The typed error for an httpx exception (connect, timeout, broken stream)."""
+    import httpx  # already imported: ``exc`` came from it
+
     if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
         reason = (
             "connection timed out"

@@ -26,16 +26,19 @@ import asyncio
 import collections
 import logging
 import time
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
-import httpx
 import msgspec
 
 from .profiles import PROFILES
 from .profiles import EngineKind
 from .settings import Address
 from .settings import parse_address
+from .transport import Timeouts
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DEFAULT_SCAN", "Detector", "Fingerprint", "Probe", "classify"]
 
@@ -50,8 +53,7 @@ DEFAULT_SCAN: tuple[Address, ...] = tuple(
 _LLAMA_PROPS_KEYS = ("default_generation_settings", "build_info", "total_slots", "model_path")
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(msgspec.Struct, frozen=True):
     """The answer to one probe GET (``status`` None: nothing answered)."""
 
     status: int | None
@@ -67,8 +69,7 @@ class Probe:
             return None
 
 
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
+class Fingerprint(msgspec.Struct, frozen=True):
     """What listens at an address."""
 
     address: Address
@@ -180,7 +181,7 @@ class Detector:
     ) -> None:
         #: What :meth:`scan` looks at by default (the usual loopback ports).
         self.addresses = addresses
-        self._timeout = httpx.Timeout(connect=probe_timeout_s, read=3.0, write=3.0, pool=3.0)
+        self._timeout = Timeouts(connect=probe_timeout_s, read=3.0, write=3.0, pool=3.0)
         self._ttl = ttl_s
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -194,6 +195,8 @@ class Detector:
     def client(self) -> httpx.AsyncClient:
         """The probing client (created on first use)."""
         if self._client is None:
+            import httpx
+
             self._client = httpx.AsyncClient(
                 timeout=self._timeout, transport=self._transport, trust_env=False
             )
@@ -210,6 +213,8 @@ class Detector:
         self._cache.clear()
 
     async def _get(self, url: str) -> Probe:
+        import httpx
+
         try:
             response = await self.client.get(url)
         except httpx.HTTPError:

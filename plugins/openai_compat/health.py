@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import httpx
-
 from llf_host import AuthenticationError
 from llf_host import HealthStatus
 from llf_host import ModelLoadingError
@@ -31,13 +29,14 @@ from llf_host import RateLimitedError
 
 from .discovery import list_models
 from .errors import error_from_status
+from .transport import Timeouts
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
 
 __all__ = ["health_from_error", "probe_endpoint"]
 
-_HEALTH_TIMEOUT = httpx.Timeout(connect=1.0, read=5.0, write=5.0, pool=5.0)
+_HEALTH_TIMEOUT = Timeouts(connect=1.0, read=5.0, write=5.0, pool=5.0)
 
 
 def health_from_error(endpoint: Endpoint, error: ProviderError) -> HealthStatus:

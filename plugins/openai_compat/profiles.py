@@ -9,8 +9,9 @@ to get a model) lives here, so messages stay consistent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 __all__ = [
     "BUILTIN_PREFIXES",
@@ -35,8 +36,7 @@ EngineKind = Literal[
 Wire = Literal["openai", "ollama"]
 
 
-@dataclass(frozen=True, slots=True)
-class EngineProfile:
+class EngineProfile(msgspec.Struct, frozen=True):
     """Facts about one engine kind."""
 
     kind: EngineKind

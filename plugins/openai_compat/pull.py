@@ -10,9 +10,7 @@ summed over every layer seen so far, so a bar can show one number.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import httpx
 import msgspec
 
 from llf_host import ModelNotFoundError
@@ -28,8 +26,7 @@ from .transport import RetryPolicy
 __all__ = ["PullProgress", "PullTracker", "pull_model"]
 
 
-@dataclass(frozen=True, slots=True)
-class PullProgress:
+class PullProgress(msgspec.Struct, frozen=True):
     """Where a pull stands: the last status and bytes over every layer."""
 
     status: str
@@ -75,6 +72,8 @@ async def pull_model(
     client: EndpointClient, ctx: ErrorContext, model: str
 ) -> AsyncIterator[PullProgress]:
     """Drive ``/api/pull`` for ``model`` and yield progress until ``success``."""
+    import httpx
+
     tracker = PullTracker()
     parser = NDJSONParser()
     body = msgspec.json.encode({"model": model, "stream": True})

@@ -105,8 +105,7 @@ class PluginSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     endpoints: dict[str, EndpointSettings] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(msgspec.Struct, frozen=True):
     """Where one server listens: its root URL, its OpenAI base, a display name."""
 
     root: str

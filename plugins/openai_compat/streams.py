@@ -12,9 +12,9 @@ mid-stream, after the 200). :func:`whole_response` reads a non-streamed answer.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 from typing import Any
 
-import httpx
 import msgspec
 
 from llf_host import ChatChunk
@@ -30,6 +30,9 @@ from .normalise import openai_chunk
 from .profiles import Wire
 from .sse import SSEEvent
 from .sse import SSEParser
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ndjson_chunks", "sse_chunks", "whole_response"]
 
@@ -75,6 +78,8 @@ async def sse_chunks(
     response: httpx.Response, ctx: ErrorContext
 ) -> AsyncGenerator[ChatChunk, None]:
     """Normalised chunks from an OpenAI-style SSE response."""
+    import httpx
+
     parser = SSEParser()
     finished = False
     try:
@@ -104,6 +109,8 @@ async def ndjson_chunks(
     response: httpx.Response, ctx: ErrorContext
 ) -> AsyncGenerator[ChatChunk, None]:
     """Normalised chunks from Ollama's native NDJSON stream."""
+    import httpx
+
     parser = NDJSONParser()
     tools = OllamaToolIndex()
     done = False
@@ -147,6 +154,8 @@ async def ndjson_chunks(
 
 async def whole_response(response: httpx.Response, ctx: ErrorContext, wire: Wire) -> ChatChunk:
     """The single chunk holding a non-streamed answer."""
+    import httpx
+
     try:
         raw = await response.aread()
     except httpx.HTTPError as exc:

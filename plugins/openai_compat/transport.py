@@ -7,6 +7,9 @@ separate connect and read timeouts (a long read timeout: model loads and long
 prefills are silent), and :meth:`EndpointClient.open` retries with backoff on
 connection errors, 429 and 503 *before* a response is accepted. Nothing is
 retried once a 2xx response has started: the caller owns the stream from there.
+
+httpx is imported on first use (it pulls in ~50 ms of modules), never when the
+plugin loads: a host that never talks to an HTTP engine never imports it.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 
-import httpx
 import msgspec
 
 from llf_host import AuthenticationError
@@ -33,7 +36,10 @@ from .errors import ErrorContext
 from .errors import error_from_status
 from .errors import error_from_transport
 
-__all__ = ["EndpointClient", "KeyReader", "RetryPolicy"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["EndpointClient", "KeyReader", "RetryPolicy", "Timeouts"]
 
 log = logging.getLogger("llf.plugin.openai_compat")
 
@@ -42,6 +48,15 @@ KeyReader = Callable[[str], str]
 
 _RETRY_STATUSES = frozenset({429, 503})
 _MAX_ERROR_BODY = 64 * 1024
+
+
+class Timeouts(NamedTuple):
+    """Seconds per phase; httpx takes it wherever it takes a timeout (a 4-tuple)."""
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    pool: float | None
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
@@ -59,6 +74,8 @@ class RetryPolicy(msgspec.Struct, frozen=True):
             return None
         if retry_after is not None:
             return float(retry_after) if retry_after <= self.max_retry_after_s else None
+        import random
+
         backoff = min(self.max_delay_s, self.base_delay_s * (2.0**attempt))
         return backoff * (0.5 + random.random() / 2)
 
@@ -84,7 +101,7 @@ class EndpointClient:
         self._headers = dict(headers or {})
         self._key_reader = key_reader
         self._key: str | None = None
-        self._timeout = httpx.Timeout(
+        self._timeout = Timeouts(
             connect=connect_timeout_s, read=read_timeout_s, write=30.0, pool=30.0
         )
         self._transport = transport
@@ -103,6 +120,8 @@ class EndpointClient:
                     hint="retry the request; it will use the plugin's current version",
                     endpoint=self.root,
                 )
+            import httpx
+
             self._client = httpx.AsyncClient(
                 timeout=self._timeout,
                 headers={"user-agent": "llf-host", **self._headers},
@@ -164,9 +183,11 @@ class EndpointClient:
         return (self.root if native else self.api_base) + path
 
     async def get(
-        self, ctx: ErrorContext, url: str, *, timeout: httpx.Timeout | float | None = None
+        self, ctx: ErrorContext, url: str, *, timeout: Timeouts | float | None = None
     ) -> httpx.Response:
         """A GET whose transport failures become typed errors (status not checked)."""
+        import httpx
+
         headers = self.auth_headers(ctx)
         try:
             if timeout is None:
@@ -192,6 +213,8 @@ class EndpointClient:
         ``Retry-After``) up to ``policy.retries`` times; anything else non-2xx
         raises the mapped typed error at once.
         """
+        import httpx
+
         policy = policy or RetryPolicy()
         headers = {"content-type": "application/json", **self.auth_headers(ctx)}
         attempt = 0
@@ -242,6 +265,8 @@ class EndpointClient:
 
     async def post_json(self, ctx: ErrorContext, url: str, payload: Any) -> Any:
         """POST ``payload`` and decode the JSON answer (typed errors on failure)."""
+        import httpx
+
         async with self.open(ctx, "POST", url, body=msgspec.json.encode(payload)) as response:
             try:
                 raw = await response.aread()

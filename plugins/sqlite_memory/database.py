@@ -7,6 +7,9 @@ writer, whose transactions are serialised by an asyncio lock and start with
 failing on a lock upgrade), and a reader, whose snapshots never block the
 writer (WAL). Every sqlite3 exception leaves this module as a
 :class:`~llf_host.MemoryStoreError` that says what to do.
+
+sqlite3 and aiosqlite are imported when the database opens (on first use), not
+when the plugin loads.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ import asyncio
 import contextlib
 import logging
 import os
-import sqlite3
 from collections.abc import AsyncIterator
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Literal
-
-import aiosqlite
 
 from llf_host import MemoryStoreError
 
 from . import migrations
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import aiosqlite
 
 __all__ = ["Database", "connect_sync", "create_private_file", "translate_errors"]
 
@@ -52,6 +58,8 @@ def create_private_file(path: Path) -> None:
 @contextlib.contextmanager
 def translate_errors(path: Path) -> Iterator[None]:
     """Turn sqlite3 exceptions into MemoryStoreError with a fix."""
+    import sqlite3
+
     try:
         yield
     except sqlite3.Error as exc:
@@ -74,6 +82,8 @@ def _os_errors(path: Path) -> Iterator[None]:
 
 
 def _memory_error(path: Path, exc: sqlite3.Error) -> MemoryStoreError:
+    import sqlite3
+
     text = str(exc)
     if "locked" in text or "busy" in text:
         return MemoryStoreError(
@@ -133,6 +143,8 @@ def connect_sync(
     path: Path, *, busy_timeout_ms: int = 5000, synchronous: Synchronous = "normal"
 ) -> sqlite3.Connection:
     """A plain sqlite3 connection configured like the backend's (for migrations, tools)."""
+    import sqlite3
+
     conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
     for pragma in _pragmas(busy_timeout_ms, synchronous):
         conn.execute(pragma)
@@ -184,6 +196,8 @@ class Database:
         log.debug("opened %s (schema v%d)", self.path, self.schema_version)
 
     async def _connect(self) -> aiosqlite.Connection:
+        import aiosqlite
+
         conn = await aiosqlite.connect(str(self.path), isolation_level=None)
         try:
             for pragma in _pragmas(self.busy_timeout_ms, self.synchronous):
@@ -199,6 +213,8 @@ class Database:
             conn: aiosqlite.Connection | None = getattr(self, attr)
             setattr(self, attr, None)
             if conn is not None:
+                import sqlite3
+
                 with contextlib.suppress(sqlite3.Error, ValueError):
                     await conn.close()
 
@@ -240,5 +256,7 @@ class Database:
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
     """End the open transaction without keeping changes, even while being cancelled."""
+    import sqlite3
+
     with contextlib.suppress(sqlite3.Error):
         await asyncio.shield(conn.execute("ROLLBACK"))

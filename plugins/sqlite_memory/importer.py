@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import Any
-
-import aiosqlite
 
 from llf_host import ConversationExport
 from llf_host import MemoryStoreError
@@ -24,6 +23,10 @@ from .rows import dumps
 from .rows import message_row
 from .rows import new_id
 from .rows import new_ids
+
+if TYPE_CHECKING:
+    import aiosqlite
+
 
 __all__ = ["BATCH", "import_conversation"]
 

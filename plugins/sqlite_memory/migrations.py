@@ -13,11 +13,14 @@ previous version holding data.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
+from typing import TYPE_CHECKING
 from typing import NamedTuple
 
 from llf_host import MemoryStoreError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["LATEST", "MIGRATIONS", "Migration", "current_version", "migrate"]
 

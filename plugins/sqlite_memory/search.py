@@ -8,15 +8,19 @@ input is ever parsed as FTS5 syntax.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from llf_host import ParsedQuery
 from llf_host import QueryTerm
 from llf_host import SearchHit
 from llf_host import SearchQuery
+
+if TYPE_CHECKING:
+    import aiosqlite
+
 
 __all__ = ["fts_expression", "search"]
 

@@ -8,15 +8,18 @@ Purging deletes rows for real; the FTS triggers remove their index entries.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Literal
-
-import aiosqlite
 
 from llf_host import ConversationNotFoundError
 from llf_host import MemoryStoreError
 from llf_host import TrashItem
 
 from . import tree
+
+if TYPE_CHECKING:
+    import aiosqlite
+
 
 __all__ = [
     "delete_conversation",

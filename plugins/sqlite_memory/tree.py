@@ -6,9 +6,8 @@ caller holds, so a backend method composes several of them atomically.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
-
-import aiosqlite
 
 from llf_host import Conversation
 from llf_host import ConversationNotFoundError
@@ -18,6 +17,10 @@ from .rows import CONVERSATION_COLUMNS
 from .rows import MESSAGE_COLUMNS
 from .rows import conversation_from_row
 from .rows import message_from_row
+
+if TYPE_CHECKING:
+    import aiosqlite
+
 
 __all__ = [
     "conversation",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from typing import Any
 
 __all__ = ["http_get"]
@@ -15,6 +13,11 @@ def http_get(url: str, max_bytes: int = 262144, timeout_s: float = 10.0) -> dict
     """GET ``url``; return status, a few headers and the body as text."""
     if not url.startswith(("http://", "https://")):
         raise ValueError("only http:// and https:// URLs are supported")
+    # Imported here: urllib.request pulls in http.client and email (~10 ms), which the
+    # host would otherwise pay at every start when it reads this module's signature.
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": "llf-host-http_get/1.0"})
     try:
         response = urllib.request.urlopen(request, timeout=timeout_s)

@@ -133,11 +133,6 @@ async def test_no_secret_leaks_through_serve(tmp_path, loopback_api):
     assert scan_for(values, blobs) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the protocol dispatcher sends LLMError.to_wire() unredacted; it should pass each "
-    "body through host.services['redactor'].redact_wire() (see docs/security.md, Key store)",
-)
 async def test_errors_that_carry_a_secret_are_redacted_on_the_wire(tmp_path, loopback_api):
     async def calls(client, values, results):
         for model in ("leaky/auth", "leaky/crash"):

@@ -92,6 +92,19 @@ def check(path: Path, as_json: bool) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+@plugins.command("path")
+def path_cmd() -> None:
+    """Print your drop-in plugins folder (created if missing).
+
+    Copy a plugin folder there to install it: `cp -r my_tool "$(llf-host plugins path)"`.
+    A running `llf-host serve` picks it up without a restart.
+    """
+    from .._paths import HostPaths
+
+    paths = HostPaths.from_env()
+    click.echo(str(paths.ensure(paths.plugins_dir)))
+
+
 @plugins.command("reload")
 @click.argument("name")
 @click.pass_obj

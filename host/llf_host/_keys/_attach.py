@@ -123,13 +123,18 @@ async def attach_key_store(host: Host, *, passphrase: str | None = None) -> KeyS
     # `keys unlock` always leaves a store behind, so without a file there is no
     # keyring entry worth a (possibly slow, possibly GUI-prompting) keyring call.
     use_keyring = key_settings(host.config).keyring and store.exists
-    found = await asyncio.to_thread(
-        find_passphrase,
-        store.path,
-        explicit=passphrase,
-        environ=host.environ,
-        use_keyring=use_keyring,
-    )
+    if use_keyring:  # a keyring backend may block (D-Bus, a GUI prompt): off the loop
+        found = await asyncio.to_thread(
+            find_passphrase,
+            store.path,
+            explicit=passphrase,
+            environ=host.environ,
+            use_keyring=True,
+        )
+    else:  # only the argument and the environment: nothing that blocks
+        found = find_passphrase(
+            store.path, explicit=passphrase, environ=host.environ, use_keyring=False
+        )
     if found is None:
         log.debug("no key store passphrase source: the key store stays locked")
         return store

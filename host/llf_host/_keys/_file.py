@@ -4,7 +4,7 @@ Writes go to a temporary file in the same folder (created 0600), which is
 fsynced, renamed over the store, and the folder fsynced: a crash leaves either
 the old or the new file, never half of one. A lock file next to the store
 (``keys.enc.lock``) serialises writers across processes; readers need no lock,
-since the rename is atomic.
+since the rename is atomic. ``filelock`` is imported when a write takes the lock.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
-
-from filelock import FileLock
-from filelock import Timeout
 
 from .._errors import KeyStoreError
 
@@ -112,6 +109,9 @@ def atomic_write(path: Path, blob: bytes) -> None:
 @contextlib.contextmanager
 def locked(path: Path, timeout: float) -> Iterator[None]:
     """Hold the inter-process write lock of the store at ``path``."""
+    from filelock import FileLock
+    from filelock import Timeout
+
     ensure_private_dir(path.parent)
     lock = FileLock(str(path) + ".lock", mode=FILE_MODE)
     try:

@@ -18,6 +18,9 @@ A key store file is two ASCII lines::
 
 scrypt derives 64 bytes from the passphrase: the first 32 are the AES-256 key,
 the last 32 the key of the ``check`` HMAC.
+
+``cryptography`` is imported by the functions that derive, encrypt and decrypt,
+not with this module: a host whose key store stays locked never loads it.
 """
 
 from __future__ import annotations
@@ -32,9 +35,6 @@ from typing import Any
 from typing import final
 
 import msgspec
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .._errors import KeyStoreCorrupt
 
@@ -174,6 +174,8 @@ def _b64e(raw: bytes) -> str:
 
 def derive(passphrase: str, salt: bytes, kdf: ScryptParams) -> DerivedKey:
     """Run scrypt: the slow step (about 0.3 s with :data:`DEFAULT_KDF`)."""
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
     secret = Scrypt(salt=salt, length=64, n=kdf.n, r=kdf.r, p=kdf.p).derive(
         passphrase.encode("utf-8")
     )
@@ -249,6 +251,9 @@ def decrypt(
     header: Header, header_bytes: bytes, ciphertext: bytes, key: DerivedKey, path: str
 ) -> Payload:
     """Authenticate and decrypt; wrong passphrase and tampering raise KeyStoreCorrupt."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     if not hmac.compare_digest(key.check, _b64(header.check)):
         raise _corrupt(
             path,
@@ -277,6 +282,8 @@ def decrypt(
 
 def encrypt(payload: Payload, key: DerivedKey) -> bytes:
     """The complete file content for ``payload`` under ``key`` (fresh nonce)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     plain = msgspec.json.encode(payload)
     plain += b" " * (-len(plain) % _PAD)
     nonce = os.urandom(12)

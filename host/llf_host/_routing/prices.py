@@ -19,7 +19,6 @@ import fnmatch
 import math
 import tomllib
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 from typing import Literal
 from typing import final
@@ -128,6 +127,9 @@ def _parse_price(key: str, raw: Any, where: str) -> Price:
 
 
 def _bundled() -> tuple[str, dict[str, Price]]:
+    # importlib.resources costs ~4 ms to import: only when the table is first read.
+    from importlib import resources
+
     text = resources.files(__package__).joinpath("prices.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
     version = str(data.get("version", "unversioned"))

@@ -21,16 +21,13 @@ Rules it enforces (docs/protocol.md, "Lifecycle" and "Errors"):
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import enum
 import functools
-import itertools
 import logging
-import re
 import time
 from collections.abc import Awaitable
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import Final
 from typing import Protocol
@@ -39,18 +36,29 @@ from typing import final
 import msgspec
 
 from .._errors import LLMError
-from .._errors import QueueFullError
-from .._errors import error_from_wire
 from . import wire
+from .eager import COROUTINE
+from .eager import Continuation
 from .framing import FrameError
 from .framing import frame_header
+from .handling import LIMITER_SERVICE
+from .handling import InvalidParams
+from .handling import PluginLimiter
+from .handling import plugin_slot
 from .metrics import Metrics
+from .outgoing import ClientCalls
 from .registry import MethodSpec
-
-if TYPE_CHECKING:
-    from .._host import Host
+from .replies import PARAMS_NOT_OBJECT
+from .replies import duplicate_id
+from .replies import encode_error_safely
+from .replies import error_for_exception
+from .replies import invalid_request
+from .replies import not_running
+from .replies import parse_error
+from .replies import queue_full
 
 __all__ = [
+    "LIMITER_SERVICE",
     "Dispatcher",
     "InvalidParams",
     "Lifecycle",
@@ -61,10 +69,6 @@ __all__ = [
 
 log = logging.getLogger("llf.rpc")
 
-#: Service name under which the server registers its :class:`PluginLimiter`.
-LIMITER_SERVICE: Final = "plugin_limiter"
-_PATH_RE: Final = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_FIELD_RE: Final = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<f>[^`]*)`")
 _EMPTY_OBJECT: Final = b"{}"
 
 
@@ -95,85 +99,6 @@ class Output(Protocol):
         ...
 
 
-class InvalidParams(Exception):
-    """Raise from a handler to answer -32602 for a param its type cannot express.
-
-    :param field: the param path (``messages[0].role``).
-    :param reason: what is wrong with it.
-    :param hint: what to send instead.
-    """
-
-    def __init__(self, field: str, reason: str, hint: str | None = None) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-        self.hint = hint
-
-
-@final
-class PluginLimiter:
-    """At most ``size`` concurrent calls into each plugin; others wait their turn."""
-
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
-        self._slots: dict[str, asyncio.Semaphore] = {}
-
-    def slot(self, plugin: str) -> asyncio.Semaphore:
-        """The semaphore of ``plugin`` (``async with limiter.slot(name): ...``)."""
-        sem = self._slots.get(plugin)
-        if sem is None:
-            sem = self._slots[plugin] = asyncio.Semaphore(self.size)
-        return sem
-
-    def busy(self) -> dict[str, int]:
-        """Calls running now, per plugin (plugins with none omitted)."""
-        out: dict[str, int] = {}
-        for name, sem in self._slots.items():
-            used = self.size - sem._value
-            if used:
-                out[name] = used
-        return out
-
-
-def plugin_slot(host: Host, plugin: str) -> contextlib.AbstractAsyncContextManager[Any]:
-    """``async with plugin_slot(ctx.host, plugin):`` around calls into plugin code.
-
-    Uses the server's per-plugin limit (``[host] plugin_concurrency``); outside a
-    server (no limiter registered) it does nothing.
-    """
-    limiter = host.services.get(LIMITER_SERVICE)
-    if isinstance(limiter, PluginLimiter):
-        return limiter.slot(plugin)
-    return contextlib.nullcontext()
-
-
-def _field_error(method: str, exc: msgspec.ValidationError) -> dict[str, Any]:
-    text = str(exc)
-    match = _PATH_RE.search(text)
-    path = match.group("path") if match else ""
-    reason = text[: match.start()] if match else text
-    named = _FIELD_RE.match(reason)
-    if named:
-        path = f"{path}.{named.group('f')}"
-    field = path.lstrip(".") or "(params)"
-    return wire.error_object(
-        wire.CODE_INVALID_PARAMS,
-        f"invalid params for {method}: {field}: {reason}",
-        hint=f"fix `{field}`; the params of {method} are listed in docs/protocol.md",
-        data={"kind": "invalid_params", "method": method, "field": field, "reason": reason},
-    )
-
-
-def _params_not_object(method: str) -> dict[str, Any]:
-    return wire.error_object(
-        wire.CODE_INVALID_PARAMS,
-        f"invalid params for {method}: params must be an object of named values",
-        hint='send params as a JSON object, e.g. {"model": ...}; positional params '
-        "(arrays) are not supported",
-        data={"kind": "invalid_params", "method": method, "field": "(params)"},
-    )
-
-
 @final
 class Dispatcher:
     """Routes decoded messages to handlers and answers every request once.
@@ -200,6 +125,8 @@ class Dispatcher:
         metrics: Metrics | None = None,
     ) -> None:
         self._out = output
+        #: Applied to every outgoing message (the key store's redactor, once unlocked).
+        self.redact_body: Callable[[bytes], bytes] | None = None
         self._methods = methods
         self._make_context = make_context
         self._initialize = initialize
@@ -209,8 +136,7 @@ class Dispatcher:
         self.metrics = metrics or Metrics(frozenset(methods))
         self.state = Lifecycle.UNINITIALIZED
         self._in_flight: dict[wire.MessageId, asyncio.Task[None]] = {}
-        self._client_calls: dict[str, asyncio.Future[Any]] = {}
-        self._client_ids = itertools.count(1)
+        self._client_calls = ClientCalls()
         self._decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {}
         self._loop = asyncio.get_running_loop()
 
@@ -221,6 +147,8 @@ class Dispatcher:
         return len(self._in_flight)
 
     def _write(self, body: bytes) -> None:
+        if self.redact_body is not None:
+            body = self.redact_body(body)
         self._out.write_frame(frame_header(len(body)), body)
 
     # -- input -----------------------------------------------------------------------------
@@ -244,18 +172,7 @@ class Dispatcher:
             return
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             self.metrics.parse_errors += 1
-            self._write(
-                wire.encode_error(
-                    None,
-                    wire.error_object(
-                        wire.CODE_PARSE_ERROR,
-                        f"message is not valid UTF-8 JSON: {exc}",
-                        hint="send one JSON-RPC object per frame, UTF-8 encoded, "
-                        "nested at most ~1000 levels",
-                        data={"kind": "parse_error"},
-                    ),
-                )
-            )
+            self._write(parse_error(exc))
             return
         if env.jsonrpc != "2.0":
             self._reply_shape(env, 'the "jsonrpc" member must be "2.0"')
@@ -272,21 +189,16 @@ class Dispatcher:
 
     def _reply_invalid(self, body: bytes, exc: msgspec.ValidationError) -> None:
         self.metrics.parse_errors += 1
+        is_json, rid = wire.recover_id(body)
+        if not is_json:  # the shape check failed before the JSON did
+            try:
+                msgspec.json.decode(body)
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as decode_error:
+                self._write(parse_error(decode_error))
+            return
         text = str(exc)
-        hint = 'send {"jsonrpc": "2.0", "id": 1, "method": "...", "params": {...}}'
-        if text.startswith("Expected `object`, got `array`"):
-            hint = "batches are not supported: send one message per frame"
-        self._write(
-            wire.encode_error(
-                wire.recover_id(body),
-                wire.error_object(
-                    wire.CODE_INVALID_REQUEST,
-                    f"not a JSON-RPC 2.0 message: {text}",
-                    hint=hint,
-                    data={"kind": "invalid_request"},
-                ),
-            )
-        )
+        batch = text.startswith("Expected `object`, got `array`")
+        self._write(invalid_request(rid, f"not a JSON-RPC 2.0 message: {text}", batch=batch))
 
     def _reply_shape(self, env: wire.Envelope, reason: str) -> None:
         rid = env.id if isinstance(env.id, int | str) else None
@@ -296,20 +208,10 @@ class Dispatcher:
             and self._is_client_call(rid)
         ):
             return  # a malformed answer to our own request: never reply to a response
-        self._write(
-            wire.encode_error(
-                rid,
-                wire.error_object(
-                    wire.CODE_INVALID_REQUEST,
-                    f"invalid request: {reason}",
-                    hint='send {"jsonrpc": "2.0", "id": 1, "method": "...", "params": {...}}',
-                    data={"kind": "invalid_request"},
-                ),
-            )
-        )
+        self._write(invalid_request(rid, reason))
 
     def _is_client_call(self, rid: object) -> bool:
-        return isinstance(rid, str) and rid in self._client_calls
+        return self._client_calls.knows(rid)
 
     # -- requests ---------------------------------------------------------------------------
     def _handle_request(self, rid: wire.MessageId, method: str, params: msgspec.Raw) -> None:
@@ -321,37 +223,20 @@ class Dispatcher:
             self.state = Lifecycle.SHUTDOWN
             self._write(wire.encode_result(rid, None))
             return
+        if method == "initialize":
+            self._reply_error(rid, method, not_running(method, state.value))
+            return
         spec = self._methods.get(method)
         if spec is None:
             self._reply_error(rid, method, self._unknown_method(method))
             return
         if rid in self._in_flight:
-            self._reply_error(
-                rid,
-                method,
-                wire.error_object(
-                    wire.CODE_INVALID_REQUEST,
-                    f"request id {rid!r} is already in use by a running request",
-                    hint="use a new id for every request",
-                    data={"kind": "duplicate_id"},
-                ),
-            )
+            self._reply_error(rid, method, duplicate_id(rid))
             return
         if len(self._in_flight) >= self.max_in_flight:
-            self._reply_error(
-                rid,
-                method,
-                QueueFullError(
-                    f"{len(self._in_flight)} requests are already running",
-                    hint="wait for some to finish, or raise [protocol] max_in_flight",
-                    limit=self.max_in_flight,
-                ).to_wire(),
-            )
+            self._reply_error(rid, method, queue_full(len(self._in_flight), self.max_in_flight))
             return
-        task = self._loop.create_task(
-            self._run(spec, rid, params, time.perf_counter()), name=method
-        )
-        self._in_flight[rid] = task
+        self._start_request(spec, rid, params)
 
     def _request_outside_running(
         self, rid: wire.MessageId, method: str, params: msgspec.Raw
@@ -359,48 +244,18 @@ class Dispatcher:
         state = self.state
         if method == "initialize" and state is Lifecycle.UNINITIALIZED:
             self.state = Lifecycle.INITIALIZING
-            task = self._loop.create_task(self._run_initialize(rid, params))
-            self._in_flight[rid] = task
+            task = self._loop.create_task(_awaited(self._initialize(params)))
+            self._track(rid, "initialize", time.perf_counter(), task)
             return
-        if state is Lifecycle.UNINITIALIZED or state is Lifecycle.INITIALIZING:
-            code, kind = wire.CODE_SERVER_NOT_INITIALIZED, "not_initialized"
-            if method == "initialize":
-                message = "initialize is already running"
-                hint = "wait for the initialize response"
-            else:
-                message = f"{method}: the server is not initialized"
-                hint = "send initialize first and wait for its response"
-        else:
-            code, kind = wire.CODE_INVALID_REQUEST, "shut_down"
-            if method == "initialize":
-                code, kind = wire.CODE_INVALID_REQUEST, "already_initialized"
-            message = (
-                "initialize was already called"
-                if method == "initialize" and state is Lifecycle.RUNNING
-                else f"{method}: the server is shutting down"
-            )
-            hint = "send exit and start a new server"
-        self._reply_error(
-            rid, method, wire.error_object(code, message, hint=hint, data={"kind": kind})
-        )
+        self._reply_error(rid, method, not_running(method, state.value))
 
     def _reply_error(self, rid: wire.MessageId, method: str, error: dict[str, Any]) -> None:
         self.metrics.record(method, 0.0, 1)
         self._write(wire.encode_error(rid, error))
 
-    async def _run_initialize(self, rid: wire.MessageId, params: msgspec.Raw) -> None:
-        start = time.perf_counter()
-        try:
-            result = await self._initialize(params)
-            body = wire.encode_result(rid, result)
-        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - answered as an error
-            if self.state is Lifecycle.INITIALIZING:
-                self.state = Lifecycle.UNINITIALIZED
-            self._finish(rid, "initialize", start, 1, self._error_body(rid, "initialize", exc))
-            return
+    def _initialized(self, ok: bool) -> None:
         if self.state is Lifecycle.INITIALIZING:
-            self.state = Lifecycle.RUNNING
-        self._finish(rid, "initialize", start, 0, body)
+            self.state = Lifecycle.RUNNING if ok else Lifecycle.UNINITIALIZED
 
     def _decode_params(self, spec: MethodSpec, raw: msgspec.Raw) -> Any:
         data: msgspec.Raw | bytes = raw
@@ -409,79 +264,95 @@ class Dispatcher:
             data = _EMPTY_OBJECT
         elif view[0] != 0x7B:  # not "{": only null and [] stand for "no params"
             if bytes(view) not in (b"null", b"[]"):
-                raise _ParamsNotObject
+                raise PARAMS_NOT_OBJECT
             data = _EMPTY_OBJECT
         decoder = self._decoders.get(spec.params)
         if decoder is None:
             decoder = self._decoders[spec.params] = msgspec.json.Decoder(spec.params)
         return decoder.decode(data)
 
-    async def _run(
-        self, spec: MethodSpec, rid: wire.MessageId, raw: msgspec.Raw, start: float
-    ) -> None:
-        outcome = 0
+    def _start_request(self, spec: MethodSpec, rid: wire.MessageId, raw: msgspec.Raw) -> None:
+        """Start a handler: in a task, or (``inline`` methods) its first step at once.
+
+        The host's own cheap handlers (health, echo) finish without waiting:
+        they are answered here, with no task and no extra loop turn. One that
+        awaits continues in a task from where it stopped (what Python 3.12's
+        eager tasks do), in its own context copy; the task's done-callback
+        writes the one reply, whatever happened (result, error, cancelled even
+        before the task ran).
+        """
+        start = time.perf_counter()
         try:
             params = self._decode_params(spec, raw)
-            result = await spec.handler(self._make_context(rid), params)
-            body = wire.encode_result(rid, result)
-        except asyncio.CancelledError:
-            outcome = 2
-            body = self._error_body(rid, spec.name, asyncio.CancelledError())
-        except BaseException as exc:
-            outcome = 1
-            body = self._error_body(rid, spec.name, exc)
-            if not isinstance(exc, Exception):
-                self._finish(rid, spec.name, start, outcome, body)
-                raise
-        self._finish(rid, spec.name, start, outcome, body)
-        if self._out.paused:
-            await self._out.drain()
+            coro = spec.handler(self._make_context(rid), params)
+        except Exception as exc:  # noqa: BLE001 - answered as an error
+            self._reply_now(rid, spec.name, start, 1, self._error_body(rid, spec.name, exc))
+            return
+        if type(coro) is not COROUTINE:
+            self._track(rid, spec.name, start, self._loop.create_task(_awaited(coro)))
+            return
+        if not spec.inline:
+            # Plugin code may need a current task (asyncio.timeout, anyio, httpx).
+            self._track(rid, spec.name, start, self._loop.create_task(coro))
+            return
+        context = contextvars.copy_context()
+        try:
+            yielded = context.run(coro.send, None)
+        except StopIteration as stop:
+            try:
+                body = wire.encode_result(rid, stop.value)
+            except Exception as exc:  # noqa: BLE001 - answered as an error
+                self._reply_now(rid, spec.name, start, 1, self._error_body(rid, spec.name, exc))
+                return
+            self._reply_now(rid, spec.name, start, 0, body)
+            return
+        except Exception as exc:  # noqa: BLE001 - answered as an error
+            self._reply_now(rid, spec.name, start, 1, self._error_body(rid, spec.name, exc))
+            return
+        task = self._loop.create_task(Continuation(coro, yielded), context=context)
+        self._track(rid, spec.name, start, task)
 
-    def _finish(
+    def _track(
+        self, rid: wire.MessageId, method: str, start: float, task: asyncio.Task[Any]
+    ) -> None:
+        self._in_flight[rid] = task
+        task.add_done_callback(functools.partial(self._task_done, rid, method, start))
+
+    def _task_done(
+        self, rid: wire.MessageId, method: str, start: float, task: asyncio.Task[Any]
+    ) -> None:
+        if self._in_flight.get(rid) is task:
+            del self._in_flight[rid]
+        outcome = 0
+        if task.cancelled():
+            outcome = 2
+            body = self._error_body(rid, method, asyncio.CancelledError())
+        else:
+            exc = task.exception()
+            if exc is not None:
+                outcome = 1
+                body = self._error_body(rid, method, exc)
+            else:
+                try:
+                    body = wire.encode_result(rid, task.result())
+                except Exception as encode_exc:  # noqa: BLE001 - answered as an error
+                    outcome = 1
+                    body = self._error_body(rid, method, encode_exc)
+        if method == "initialize":
+            self._initialized(outcome == 0)
+        self._reply_now(rid, method, start, outcome, body)
+
+    def _reply_now(
         self, rid: wire.MessageId, method: str, start: float, outcome: int, body: bytes
     ) -> None:
-        if self._in_flight.pop(rid, None) is None:
-            return
         self.metrics.record(method, time.perf_counter() - start, outcome)
         self._write(body)
 
     def _error_body(self, rid: wire.MessageId, method: str, exc: BaseException) -> bytes:
-        if isinstance(exc, asyncio.CancelledError):
-            error = wire.error_object(
-                wire.CODE_REQUEST_CANCELLED,
-                f"{method} was cancelled",
-                data={"kind": "cancelled", "method": method},
-            )
-        elif isinstance(exc, LLMError):
-            error = exc.to_wire()
-        elif isinstance(exc, msgspec.ValidationError):
-            error = _field_error(method, exc)
-        elif exc is _ParamsNotObject:
-            error = _params_not_object(method)
-        elif isinstance(exc, InvalidParams):
-            error = wire.error_object(
-                wire.CODE_INVALID_PARAMS,
-                f"invalid params for {method}: {exc.field}: {exc.reason}",
-                hint=exc.hint or f"the params of {method} are listed in docs/protocol.md",
-                data={"kind": "invalid_params", "method": method, "field": exc.field},
-            )
-        else:
-            log.error("internal error in %s", method, exc_info=exc)
-            error = wire.error_object(
-                wire.CODE_INTERNAL_ERROR,
-                f"internal error in {method}: {type(exc).__name__}",
-                hint="this is a bug; the details are in the host's log (stderr)",
-                data={"kind": "internal", "method": method},
-            )
+        error = error_for_exception(method, exc)
         if error.get("data", {}).get("kind") == "invalid_params":
             self._audit_invalid(rid, method, error)
-        try:
-            return wire.encode_error(rid, error)
-        except (TypeError, msgspec.EncodeError):
-            # An LLMError whose data cannot be encoded: keep the message only.
-            return wire.encode_error(
-                rid, {"code": error.get("code", -32603), "message": str(error.get("message"))}
-            )
+        return encode_error_safely(rid, error)
 
     def _audit_invalid(self, rid: wire.MessageId, method: str, error: dict[str, Any]) -> None:
         """A ``validation.failed`` audit event for params a method refused (never values)."""
@@ -491,14 +362,6 @@ class Dispatcher:
         except Exception:  # auditing must never change the answer
             log.debug("could not audit the invalid params of %s", method, exc_info=True)
 
-    def _after_cancel(self, rid: wire.MessageId, task: asyncio.Task[None]) -> None:
-        # A request cancelled before its task ever ran never reached its own
-        # except-clause; answer it here so it still gets exactly one reply.
-        if self._in_flight.get(rid) is task:
-            method = task.get_name()
-            body = self._error_body(rid, method, asyncio.CancelledError())
-            self._finish(rid, method, time.perf_counter(), 2, body)
-
     def cancel(self, rid: object) -> bool:
         """Cancel the running request ``rid``; True when there was one."""
         if not isinstance(rid, int | str) or isinstance(rid, bool):
@@ -506,9 +369,7 @@ class Dispatcher:
         task = self._in_flight.get(rid)
         if task is None or task.done():
             return False
-        if task.cancel():
-            task.add_done_callback(functools.partial(self._after_cancel, rid))
-        return True
+        return task.cancel()
 
     # -- notifications ----------------------------------------------------------------------
     def _handle_notification(self, method: str, params: msgspec.Raw) -> None:
@@ -534,24 +395,7 @@ class Dispatcher:
         if rid is msgspec.UNSET:
             self._reply_shape(env, 'a message needs "method" (request) or "id" (response)')
             return
-        future = self._client_calls.pop(rid, None) if isinstance(rid, str) else None
-        if future is None:
-            log.debug("response for unknown request id %r ignored", rid)
-            return
-        if future.done():
-            return
-        try:
-            if env.error:
-                error = msgspec.json.decode(env.error)
-                future.set_exception(
-                    error_from_wire(error if isinstance(error, dict) else {"message": str(error)})
-                )
-            else:
-                future.set_result(msgspec.json.decode(env.result) if env.result else None)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            future.set_exception(
-                LLMError(f"the client's answer could not be decoded: {exc}", kind="bad_response")
-            )
+        self._client_calls.resolve(env)
 
     # -- output to the client ------------------------------------------------------------------
     def notify_nowait(self, method: str, params: Any) -> None:
@@ -576,9 +420,7 @@ class Dispatcher:
                 hint="server-to-client requests are only possible after initialize",
                 method=method,
             )
-        rid = f"llf-{next(self._client_ids)}"
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._client_calls[rid] = future
+        rid, future = self._client_calls.open()
         try:
             self._write(wire.encode_request(rid, method, params))
             if self._out.paused:
@@ -597,23 +439,18 @@ class Dispatcher:
                 self.notify_nowait("$/cancelRequest", {"id": rid})
             raise
         finally:
-            self._client_calls.pop(rid, None)
+            self._client_calls.discard(rid)
 
     # -- ending --------------------------------------------------------------------------------
     async def cancel_all(self, timeout: float = 2.0) -> None:
         """Cancel every running request and pending client request; wait for the replies."""
-        for future in self._client_calls.values():
-            future.cancel()
+        self._client_calls.cancel_all()
         tasks = list(self._in_flight.values())
-        for rid, task in list(self._in_flight.items()):
-            if task.cancel():
-                task.add_done_callback(functools.partial(self._after_cancel, rid))
+        for task in tasks:
+            task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
 
-class _ParamsNotObjectError(Exception):
-    pass
-
-
-_ParamsNotObject: Final = _ParamsNotObjectError("params must be an object")
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable

@@ -18,6 +18,7 @@ The encoder is :func:`encode_frame` (one buffer) or :func:`frame_header`
 
 from __future__ import annotations
 
+import re
 from typing import Final
 from typing import final
 
@@ -37,6 +38,7 @@ _ID_SCAN_BYTES: Final = 1024
 _SEP: Final = b"\r\n\r\n"
 _CONTENT_LENGTH: Final = b"content-length"
 _UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8"})
+_TOKEN_RE: Final = re.compile(rb"[A-Za-z0-9-]+")
 
 
 @final
@@ -93,6 +95,10 @@ def _bad_header(reason: str) -> FrameError:
 
 def _parse_header(block: bytes) -> tuple[int, FrameError | None]:
     """The body length announced by ``block``, or an error (length is then -1)."""
+    if block[:16] == b"Content-Length: ":  # the common case: one canonical header
+        digits = block[16:]
+        if digits.isdigit() and len(digits) <= 18:
+            return int(digits), None
     length = -1
     garbage = False
     for raw_line in block.split(b"\r\n"):
@@ -133,7 +139,7 @@ def _parse_header(block: bytes) -> tuple[int, FrameError | None]:
 
 
 def _is_token(name: bytes) -> bool:
-    return all(c == 45 or 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122 for c in name)
+    return _TOKEN_RE.fullmatch(name) is not None
 
 
 def _charset(value: bytes) -> str | None:

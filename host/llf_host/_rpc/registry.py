@@ -83,15 +83,23 @@ H = TypeVar("H", bound=Handler)
 class MethodSpec:
     """A registered method: its name, params type and handler."""
 
-    __slots__ = ("doc", "handler", "name", "params", "streaming")
+    __slots__ = ("doc", "handler", "inline", "name", "params", "streaming")
 
     def __init__(
-        self, name: str, params: type[msgspec.Struct], handler: Handler, *, streaming: bool
+        self,
+        name: str,
+        params: type[msgspec.Struct],
+        handler: Handler,
+        *,
+        streaming: bool,
+        inline: bool = False,
     ) -> None:
         self.name = name
         self.params = params
         self.handler = handler
         self.streaming = streaming
+        #: Run the handler's first step inline, before any task exists (see rpc_method).
+        self.inline = inline
         self.doc = (handler.__doc__ or "").strip()
 
 
@@ -100,14 +108,24 @@ METHODS: dict[str, MethodSpec] = {}
 
 
 def rpc_method(
-    name: str, *, params: type[msgspec.Struct] = NoParams, streaming: bool = False
+    name: str,
+    *,
+    params: type[msgspec.Struct] = NoParams,
+    streaming: bool = False,
+    inline: bool = False,
 ) -> Callable[[H], H]:
-    """Declare ``name`` as a protocol method handled by the decorated function."""
+    """Declare ``name`` as a protocol method handled by the decorated function.
+
+    ``inline=True`` lets the dispatcher run the handler's first step before any
+    task exists, saving a task and a loop turn. Only for the host's own cheap
+    handlers that never call plugin code: in that first step there is no current
+    task, so ``asyncio.timeout``, anyio and httpx would fail.
+    """
 
     def decorate(handler: H) -> H:
         if name in METHODS:
             raise RuntimeError(f"protocol method {name!r} is declared twice")
-        METHODS[name] = MethodSpec(name, params, handler, streaming=streaming)
+        METHODS[name] = MethodSpec(name, params, handler, streaming=streaming, inline=inline)
         return handler
 
     return decorate

@@ -38,10 +38,14 @@ from .framing import FrameParser
 from .metrics import Metrics
 from .registry import METHODS
 from .registry import RequestContext
+from .service import LSP_LOG_TYPES
+from .service import ClientLogHandler
+from .service import ProtocolService
 from .transport import PipeTransport
 
 if TYPE_CHECKING:
     from .._host import Host
+    from .._plugins import PluginRecord
 
 __all__ = ["PROTOCOL_VERSION", "ProtocolService", "ProtocolSettings", "Server"]
 
@@ -51,7 +55,6 @@ log = logging.getLogger("llf.rpc")
 PROTOCOL_VERSION: Final = "1.0"
 #: Service name of the :class:`ProtocolService` in ``host.services``.
 SERVICE_NAME: Final = "protocol"
-_LSP_LOG_TYPES: Final = {"error": 1, "warning": 2, "info": 3, "debug": 4}
 
 
 class ProtocolSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -128,90 +131,6 @@ class _Context:
 
 
 @final
-class ProtocolService:
-    """What features see of the running session (``host.services["protocol"]``)."""
-
-    def __init__(self, server: Server) -> None:
-        self._server = server
-
-    @property
-    def watch(self) -> bool:
-        """False when serve was started with ``--no-watch`` (no hot reload)."""
-        return self._server.watch
-
-    @property
-    def in_flight(self) -> int:
-        """Requests being handled now."""
-        return self._server.dispatcher.in_flight
-
-    @property
-    def metrics(self) -> Metrics:
-        """Request metrics of this session."""
-        return self._server.dispatcher.metrics
-
-    @property
-    def limiter(self) -> PluginLimiter:
-        """Per-plugin concurrency limits."""
-        return self._server.limiter
-
-    @property
-    def settings(self) -> ProtocolSettings:
-        """The ``[protocol]`` settings in effect."""
-        return self._server.settings
-
-    def notify(self, method: str, params: Any) -> None:
-        """Send a notification to the client (dropped before ``initialize`` is answered)."""
-        if self._server.dispatcher.state in (Lifecycle.RUNNING, Lifecycle.SHUTDOWN):
-            self._server.dispatcher.notify_nowait(method, params)
-
-    def plugins_did_change(self, changes: list[dict[str, Any]]) -> None:
-        """Broadcast ``plugins/didChange``: what changed plus every plugin's summary.
-
-        :param changes: one dict per change, e.g. ``{"plugin": "x", "change":
-            "reloaded"}`` or ``{"plugin": "x", "change": "reload_failed",
-            "error": err.to_wire()}``.
-        """
-        summaries = [r.summary() for r in self._server.host.plugins.values()]
-        self.notify("plugins/didChange", {"changes": changes, "plugins": summaries})
-
-    def log(self, level: str, message: str) -> None:
-        """Send ``window/logMessage`` (``level``: error, warning, info, debug)."""
-        if self._server.dispatcher.state is not Lifecycle.EXITED:
-            self._server.dispatcher.notify_nowait(
-                "window/logMessage", {"type": _LSP_LOG_TYPES.get(level, 4), "message": message}
-            )
-
-
-class _ClientLogHandler(logging.Handler):
-    """Forwards host log records to the client as ``window/logMessage``."""
-
-    def __init__(self, service: ProtocolService, level: int) -> None:
-        super().__init__(level)
-        self._service = service
-        self._busy = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            level = (
-                "error"
-                if record.levelno >= logging.ERROR
-                else "warning"
-                if record.levelno >= logging.WARNING
-                else "info"
-                if record.levelno >= logging.INFO
-                else "debug"
-            )
-            self._service.log(level, f"{record.name}: {record.getMessage()}")
-        except Exception:  # noqa: BLE001 - logging must never raise
-            self.handleError(record)
-        finally:
-            self._busy = False
-
-
-@final
 class Server:
     """One protocol session over a pair of file descriptors.
 
@@ -236,7 +155,8 @@ class Server:
         self._host_start: asyncio.Task[None] | None = None
         self._parent_fd: int | None = None
         self._parent_poll: asyncio.Task[None] | None = None
-        self._log_handler: _ClientLogHandler | None = None
+        self._log_handler: ClientLogHandler | None = None
+        self._log_levels: tuple[int, dict[logging.Handler, int]] | None = None
         #: True once ``session.start`` was audited (``session.end`` follows at close).
         self._session_audited = False
 
@@ -263,17 +183,44 @@ class Server:
         dispatcher = self.dispatcher
 
         def on_data(data: bytes) -> None:
-            for item in parser.feed(data):
-                if type(item) is bytes:
-                    dispatcher.handle_body(item)
-                else:
-                    dispatcher.handle_frame_error(item)  # type: ignore[arg-type]
+            # Replies answered while this buffer is read go out in one write.
+            transport.cork()
+            try:
+                for item in parser.feed(data):
+                    if type(item) is bytes:
+                        dispatcher.handle_body(item)
+                    else:
+                        dispatcher.handle_frame_error(item)  # type: ignore[arg-type]
+            finally:
+                transport.uncork()
 
-        self._host_start = loop.create_task(self.host.start())
+        self._host_start = loop.create_task(self._start_host())
         await transport.start(on_data, lambda: self.request_exit(0))
         code = await self._exit
         await self._close(transport)
         return code
+
+    async def _start_host(self) -> None:
+        """Start the host, then hook redaction, change notifications and the watcher."""
+        await self.host.start()
+        redactor = self.host.services.get("redactor")
+        if redactor is not None:
+            # Last line of defence: no stored secret leaves in any protocol message.
+            self.dispatcher.redact_body = redactor.redact_wire
+        self.host.plugin_listeners.append(self._plugin_changed)
+        if self.watch:
+            from .._reload import PluginWatcher
+
+            watcher = PluginWatcher(self.host)
+            self.host.services["watcher"] = watcher
+            watcher.start()
+
+    def _plugin_changed(self, record: PluginRecord, change: str) -> None:
+        item: dict[str, Any] = {"plugin": record.name, "change": change, "status": record.status}
+        if record.error is not None:
+            item["error"] = record.error.to_wire()
+        if self.dispatcher.state is not Lifecycle.EXITED:
+            self.service.plugins_did_change([item])
 
     def request_exit(self, code: int) -> None:
         """End the session with ``code`` (the first request wins)."""
@@ -283,8 +230,7 @@ class Server:
     async def _close(self, transport: PipeTransport) -> None:
         timeout = self.settings.shutdown_timeout_s
         self._stop_parent_watch()
-        if self._log_handler is not None:
-            logging.getLogger("llf").removeHandler(self._log_handler)
+        self._stop_forwarding_logs()
         await self.dispatcher.cancel_all(timeout=min(2.0, timeout))
         self.dispatcher.state = Lifecycle.EXITED
         try:
@@ -365,12 +311,33 @@ class Server:
         }
 
     def _forward_logs(self, level: str) -> None:
-        if level == "off" or level not in _LSP_LOG_TYPES:
+        if level == "off" or level not in LSP_LOG_TYPES:
             return
-        self._log_handler = _ClientLogHandler(
-            self.service, getattr(logging, level.upper(), logging.WARNING)
-        )
-        logging.getLogger("llf").addHandler(self._log_handler)
+        wanted = getattr(logging, level.upper(), logging.WARNING)
+        root = logging.getLogger("llf")
+        self._log_levels = (root.level, {h: h.level for h in root.handlers})
+        current = root.getEffectiveLevel()
+        if wanted < current:
+            # The client wants more detail than stderr shows: lower the logger,
+            # but keep the existing handlers (stderr, log file) where they were.
+            for handler in root.handlers:
+                if handler.level < current:
+                    handler.setLevel(current)
+            root.setLevel(wanted)
+        self._log_handler = ClientLogHandler(self.service, wanted)
+        root.addHandler(self._log_handler)
+
+    def _stop_forwarding_logs(self) -> None:
+        if self._log_handler is None:
+            return
+        root = logging.getLogger("llf")
+        root.removeHandler(self._log_handler)
+        self._log_handler = None
+        if self._log_levels is not None:
+            level, handlers = self._log_levels
+            root.setLevel(level)
+            for handler, handler_level in handlers.items():
+                handler.setLevel(handler_level)
 
     # -- the client's process ------------------------------------------------------------------
     def _watch_parent(self, pid: int | None) -> None:

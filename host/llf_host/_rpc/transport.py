@@ -131,6 +131,7 @@ class PipeTransport:
         self._write_protocol = _WriteProtocol()
         self._file_reader: asyncio.Task[None] | None = None
         self._sync_write = False
+        self._corked: list[bytes] | None = None
 
     async def start(self, on_data: Callable[[bytes], None], on_eof: Callable[[], None]) -> None:
         """Start delivering input to ``on_data``; ``on_eof`` runs once when input ends."""
@@ -167,8 +168,22 @@ class PipeTransport:
         """True once the output side is gone (the client closed its end)."""
         return self._write_protocol.closed
 
+    def cork(self) -> None:
+        """Collect writes until :meth:`uncork` (one system call for a burst of replies)."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        """Write everything collected since :meth:`cork` at once."""
+        corked, self._corked = self._corked, None
+        if corked:
+            self.write(corked[0] if len(corked) == 1 else b"".join(corked))
+
     def write(self, data: bytes) -> None:
         """Queue ``data`` for the client; never blocks, never interleaves."""
+        if self._corked is not None:
+            self._corked.append(data)
+            return
         if self._writer is not None:
             if not self._write_protocol.closed:
                 self._writer.write(data)

@@ -80,17 +80,17 @@ def decode_envelope(body: bytes) -> Envelope:
     return _envelope_decoder.decode(body)
 
 
-def recover_id(body: bytes) -> MessageId | None:
-    """The ``id`` of a message whose envelope did not validate, when it has a usable one."""
+def recover_id(body: bytes) -> tuple[bool, MessageId | None]:
+    """For a body whose envelope did not validate: is it JSON at all, and its usable id."""
     try:
         value = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
+        return False, None
     if isinstance(value, dict):
         found = value.get("id")
         if isinstance(found, int | str) and not isinstance(found, bool):
-            return found
-    return None
+            return True, found
+    return True, None
 
 
 def error_object(

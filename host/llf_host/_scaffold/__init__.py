@@ -30,9 +30,42 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _DESCRIPTIONS = {
     "provider": "Chat models from an OpenAI-compatible server",
     "tool": "Word statistics as a tool a model can call",
-    "memory": "A memory backend for conversations and memories",
+    "memory": "Conversations and memories kept in a JSON file",
     "exporter": "Exports conversations as CSV",
     "auditor": "Writes audit events to a JSON Lines file",
+}
+
+#: What to do with each kind once it is installed (README "Use it"); ${...} filled later.
+_USAGE = {
+    "provider": (
+        "Point it at your server in llf-host's `config.toml` (`llf-host config path`), "
+        "and add the server's host:port to `[permissions] network` in `plugin.toml`:\n\n"
+        '```toml\n[plugins.${name}]\napi_base = "http://127.0.0.1:8080/v1"\n'
+        'models = ["my-model"]\n```\n\n'
+        'Then `llf-host chat -m ${name}/my-model "Hello"`. If the server needs a key: '
+        "`llf-host keys set ${key_name}`."
+    ),
+    "tool": (
+        "Call it yourself: `llf-host tools call ${module}_stats --args "
+        '\'{"text": "a b a"}\'`. Models see it in `tools/list` and call it through '
+        "the host; every call runs in the sandbox."
+    ),
+    "memory": (
+        "Select it in llf-host's `config.toml` (`llf-host config path`):\n\n"
+        '```toml\n[host]\nmemory_backend = "${module}"\n```\n\n'
+        "Then `llf-host conversations list`, `chat/complete` with a conversation, "
+        "search and the trash all use it. Everything is kept in `memory.json` in the "
+        "plugin's data folder (or the file set with `path` under `[plugins.${name}]`)."
+    ),
+    "exporter": (
+        "`llf-host export --all --format ${module} -o conversations.csv`; over the "
+        'protocol, `export/conversation` with `"format": "${module}"`.'
+    ),
+    "auditor": (
+        "It receives every audit event; they are written to `events.jsonl` in the "
+        "plugin's data folder. Keep only some kinds with "
+        '`[plugins.${name}] kinds = ["tool.", "key."]`.'
+    ),
 }
 
 _FILE_NOTES = {
@@ -42,7 +75,9 @@ _FILE_NOTES = {
     "tools.py": "the tool functions (standard library only: they run in the sandbox)",
     "exporter.py": "the Exporter",
     "auditor.py": "the Auditor",
-    "backend.py": "the MemoryBackend",
+    "backend.py": "the MemoryBackend: conversations, memories, search, trash",
+    "store.py": "the JSON file the backend keeps everything in (atomic writes)",
+    "search.py": "the search syntax matched in plain Python, with snippets",
     "tests/test_plugin.py": "tests that load the plugin like a user's host does",
     "conftest.py": "enables llf_host.testing's fixtures",
     "pytest.ini": "pytest settings (async tests)",
@@ -141,9 +176,12 @@ def generate(
         check_path = f"src/llf_{module}"
     else:
         install = (
-            "Copy or link this folder into your plugins folder "
-            "(`$(llf-host config path)/../../share/llf-host/plugins` on Linux, or any folder "
-            "given with `--plugins-dir`)."
+            "Copy this folder into your plugins folder (`llf-host plugins path` prints it); "
+            "a running `llf-host serve` picks it up without a restart:\n\n"
+            f'```bash\ncp -r . "$(llf-host plugins path)/{name}"\n```\n\n'
+            "Or load it from where it is, by naming the folder that holds it "
+            "(every plugin in that folder is loaded):\n\n"
+            "```bash\nllf-host --plugins-dir .. plugins list\n```"
         )
         check_path = "."
     values = {
@@ -159,6 +197,7 @@ def generate(
         "check_path": check_path,
         "files_text": listing,
     }
+    values["usage_text"] = string.Template(_USAGE[kind]).safe_substitute(values)
     for rel, text in _templates(kind):
         rendered = string.Template(text).safe_substitute(values)
         if rel in {"conftest.py", "pytest.ini", "README.md"} or rel.startswith("tests/"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import itertools
 import logging
 import os
@@ -65,26 +64,18 @@ def _functions_and_packages(
     functions: dict[str, tuple[str, str]] = {}
     packages: dict[str, list[str]] = {}
     paths: list[str] = []
-    if record.source == "entrypoint":
-        for ref in refs:
-            module, _, attr = ref.partition(":")
-            top = module.split(".")[0]
-            spec = importlib.util.find_spec(top)
-            locations = list(spec.submodule_search_locations or []) if spec else []
-            if locations:
-                packages[top] = locations
-                paths.extend(locations)
-            functions[ref] = (module, attr)
-    else:
-        package = f"_llf_tools.{manifest.name.replace('-', '_')}"
-        packages[package] = [str(manifest.root)]
-        single_file = manifest.path.suffix == ".py"
-        paths.append(str(manifest.path if single_file else manifest.root))
-        for ref in refs:
-            module, _, attr = ref.partition(":")
-            if module.startswith(ROOT_PACKAGE + "."):
-                module = ".".join(module.split(".")[2:])
-            functions[ref] = (f"{package}.{module}", attr)
+    # Drop-in and installed plugins alike: the tool module is imported relative to
+    # a synthetic package over the plugin's folder (the loader made installed
+    # plugins' refs relative to their own package), never from site-packages.
+    package = f"_llf_tools.{manifest.name.replace('-', '_')}"
+    packages[package] = [str(manifest.root)]
+    single_file = manifest.path.suffix == ".py"
+    paths.append(str(manifest.path if single_file else manifest.root))
+    for ref in refs:
+        module, _, attr = ref.partition(":")
+        if module.startswith(ROOT_PACKAGE + "."):
+            module = ".".join(module.split(".")[2:])
+        functions[ref] = (f"{package}.{module}", attr)
     return functions, packages, sorted(set(paths))
 
 

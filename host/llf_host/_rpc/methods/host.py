@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 from typing import Any
@@ -31,16 +32,34 @@ def _service(ctx: RequestContext) -> ProtocolService | None:
     return service
 
 
-@rpc_method("host/echo", params=EchoParams)
+@rpc_method("host/echo", params=EchoParams, inline=True)
 async def echo(ctx: RequestContext, params: EchoParams) -> dict[str, Any]:
     """Return ``{"value": value}`` unchanged (round-trip checks and benchmarks)."""
     return {"value": params.value}
 
 
+_hardware: dict[str, Any] | None = None
+
+
+def _probe_system() -> dict[str, Any]:
+    """Probe the sandbox layers and the hardware once per process (~0.1 s, blocking)."""
+    global _hardware
+    if _hardware is None:
+        from ..._doctor import sandbox_health
+        from ..._hardware import hardware_report
+
+        sandbox_health(None)  # runs and caches the isolation probe
+        _hardware = msgspec.to_builtins(hardware_report())
+    return _hardware
+
+
 @rpc_method("host/health", params=NoParams)
 async def health(ctx: RequestContext, params: NoParams) -> dict[str, Any]:
-    """Version, uptime, plugin states and requests in flight."""
+    """Version, uptime, plugin states, requests in flight, sandbox layers and hardware."""
     host = ctx.host
+    hardware = _hardware if _hardware is not None else await asyncio.to_thread(_probe_system)
+    from ..._doctor import sandbox_health
+
     states = [r.status for r in host.plugins.values()]
     service = _service(ctx)
     failed = [
@@ -58,13 +77,15 @@ async def health(ctx: RequestContext, params: NoParams) -> dict[str, Any]:
             "disabled": states.count("disabled"),
         },
         "failed": failed,
-        # This request itself is one of them.
-        "in_flight": service.in_flight if service is not None else 0,
+        # Other requests: this one runs in a task too and is not counted.
+        "in_flight": max(0, service.in_flight - 1) if service is not None else 0,
         "plugin_calls": service.limiter.busy() if service is not None else {},
+        "sandbox": sandbox_health(host),
+        "hardware": hardware,
     }
 
 
-@rpc_method("host/metrics", params=NoParams)
+@rpc_method("host/metrics", params=NoParams, inline=True)
 async def metrics(ctx: RequestContext, params: NoParams) -> dict[str, Any]:
     """Request counts, errors and latency percentiles per method since start."""
     service = _service(ctx)

@@ -62,6 +62,7 @@ from ._routing import RoutingPolicy
 from ._routing import current_budget
 from ._routing import get_router
 from ._routing import use_budget
+from ._stops import StopMatcher
 from ._types import AuditEvent
 from ._types import ChatChunk
 from ._types import ChatOptions
@@ -131,6 +132,7 @@ __all__ = [
     "SandboxDenied",
     "SearchHit",
     "SearchQuery",
+    "StopMatcher",
     "StoredMessage",
     "Timings",
     "Tool",

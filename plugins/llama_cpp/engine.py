@@ -28,6 +28,7 @@ from llf_host import ChatChunk
 from llf_host import ContextLengthError
 from llf_host import ProviderError
 from llf_host import ProviderUnavailableError
+from llf_host import StopMatcher
 from llf_host import Timings
 from llf_host import ToolCallDelta
 from llf_host import Usage
@@ -40,7 +41,6 @@ from .chat_format import render_fallback
 from .gguf_meta import GGUFError
 from .gguf_meta import read_gguf_metadata
 from .sampling import SamplingPlan
-from .stops import StopMatcher
 from .worker import Job
 
 __all__ = [

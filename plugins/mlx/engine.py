@@ -23,11 +23,11 @@ import msgspec
 from llf_host import ChatChunk
 from llf_host import ProviderError
 from llf_host import ProviderUnavailableError
+from llf_host import StopMatcher
 from llf_host import Timings
 from llf_host import Usage
 
 from .settings import MlxModelSettings
-from .stops import StopMatcher
 
 __all__ = ["GenerationPayload", "MlxModel", "generate", "import_mlx_lm", "load", "release"]
 

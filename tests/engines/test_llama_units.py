@@ -18,10 +18,10 @@ from llf_host import ChatOptions
 from llf_host import ConfigError
 from llf_host import ModelNotFoundError
 from llf_host import ProviderError
+from llf_host import StopMatcher
 from tests.engines.conftest import LLAMA_PLUGIN
 from tests.engines.plugin_modules import load_plugin_module
 
-stops = load_plugin_module(LLAMA_PLUGIN, "stops")
 chat_format = load_plugin_module(LLAMA_PLUGIN, "chat_format")
 gguf_meta = load_plugin_module(LLAMA_PLUGIN, "gguf_meta")
 settings_mod = load_plugin_module(LLAMA_PLUGIN, "settings")
@@ -41,7 +41,7 @@ def _expected_cut(text: str, stop_list: list[str]) -> tuple[str, bool]:
     stop_list=st.lists(st.text(alphabet="abc\n", min_size=1, max_size=4), max_size=3),
 )
 def test_stop_matcher_streams_exactly_the_text_before_the_first_stop(pieces, stop_list):
-    matcher = stops.StopMatcher(stop_list)
+    matcher = StopMatcher(stop_list)
     emitted = []
     stopped = False
     for piece in pieces:
@@ -55,7 +55,7 @@ def test_stop_matcher_streams_exactly_the_text_before_the_first_stop(pieces, sto
 
 
 def test_stop_matcher_holds_back_only_a_possible_stop_prefix():
-    matcher = stops.StopMatcher(["<end>"])
+    matcher = StopMatcher(["<end>"])
     assert matcher.feed("hello <e") == ("hello ", False)
     assert matcher.feed("x") == ("<ex", False)
     assert matcher.feed("<en") == ("", False)

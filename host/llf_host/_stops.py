@@ -1,4 +1,4 @@
-"""Stop sequences in a token stream.
+"""Stop sequences in a token stream (public helper for providers that generate in process).
 
 Text arrives a token at a time; a stop sequence may span several tokens. A
 :class:`StopMatcher` holds back just the text that could still be the start of a

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import datetime
+import errno
 import math
 import operator
 import os
@@ -31,15 +32,27 @@ def _granted_roots() -> list[str]:
 
 
 def _resolve(path: str) -> str:
-    if os.path.isabs(path):
-        return os.path.normpath(path)
-    roots = _granted_roots()
+    """``path`` (absolute, or relative to the first granted folder) inside a granted folder.
+
+    The sandbox (Landlock) also enforces this; checking here gives a clear message,
+    and keeps the system files the interpreter itself may read (``/usr``,
+    ``/etc/passwd``...) out of these tools' reach.
+    """
+    roots = [os.path.realpath(r) for r in _granted_roots()]
     if not roots:
         raise ValueError(
             "no folder is granted to these tools: add one to your config, e.g. "
             '[sandbox.grants.tools_builtin] filesystem = ["~/notes"]'
         )
-    return os.path.normpath(os.path.join(roots[0], path))
+    full = os.path.realpath(path if os.path.isabs(path) else os.path.join(roots[0], path))
+    if not any(full == root or full.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+        raise PermissionError(
+            errno.EACCES,
+            f"outside the granted folders ({', '.join(roots)}); grant its folder in "
+            "[sandbox.grants.tools_builtin] filesystem = [...]",
+            full,
+        )
+    return full
 
 
 def read_file(path: str, max_bytes: int = 65536) -> dict[str, Any]:

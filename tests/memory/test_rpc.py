@@ -257,11 +257,8 @@ async def test_over_serve_with_chat_on_a_stored_conversation(client: Any) -> Non
 
 
 def test_every_method_is_documented_with_an_example() -> None:
-    docs = Path(__file__).resolve().parents[2] / "docs"
-    protocol = docs / "protocol.md"
-    text = protocol.read_text() if protocol.is_file() else ""
-    if "## conversations/* and memory/*" not in text:
-        text = (docs / "protocol-memory.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    assert "\n## conversations/* and memory/*\n" in text
     for name in FAMILY:
         heading = f"### `{name}`"
         assert heading in text, f"{name} is not documented"

@@ -55,6 +55,12 @@ async def test_reading_outside_the_grant_is_denied_with_the_config_line(builtin,
     assert "[sandbox.grants.tools_builtin] filesystem" in info.value.hint
     with pytest.raises(SandboxDenied):
         await runner.call("read_file", {"path": "../private.txt"})
+    # System files the interpreter itself may read are still out of the tools' reach.
+    for system_file in ("/etc/passwd", "/usr/lib/os-release"):
+        with pytest.raises(ToolError, match="outside the granted folders"):
+            await runner.call("read_file", {"path": system_file})
+    with pytest.raises(ToolError):
+        await runner.call("list_dir", {"path": "/etc"})
 
 
 async def test_the_grant_is_read_only(builtin):

@@ -274,6 +274,11 @@ async def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLF_HOST")}
     env["LLF_HOST_HOME"] = home
     bare_env = dict(env, LLF_HOST_PLUGINS="")
+    # An installed llf-host runs from compiled bytecode; PYTHONDONTWRITEBYTECODE (set on
+    # some machines) makes every start compile every module again. Measure both.
+    cached_env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached_env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="llf-bench-pyc-")
+    cached_cold: list[float] = []
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(FLOOR_SERVER)
         floor_script = handle.name
@@ -286,6 +291,8 @@ async def main() -> None:
             rounds["raw_floor"].append(await measure("raw_floor", floor, env, args.quick))
             rounds["llf_host"].append(await measure("llf_host", llf, env, args.quick))
             bare_cold.append(await cold(llf, bare_env, 3 if args.quick else 10))
+            await cold(llf, cached_env, 1)  # fills the bytecode cache
+            cached_cold.append(await cold(llf, cached_env, 3 if args.quick else 10))
     finally:
         os.unlink(floor_script)
     medians = {
@@ -293,6 +300,7 @@ async def main() -> None:
         for name, runs in rounds.items()
     }
     medians["llf_host"]["cold_start_no_plugins_ms"] = round(statistics.median(bare_cold), 2)
+    medians["llf_host"]["cold_start_bytecode_cache_ms"] = round(statistics.median(cached_cold), 2)
     ours, base = medians["llf_host"], medians["raw_floor"]
     ratios = {
         key: round(ours[key] / base[key], 2)
@@ -304,6 +312,8 @@ async def main() -> None:
         "seq_p50_within_1.3x_floor": ratios["seq_p50_us"] <= 1.3,
         "inflight64_at_least_15k_req_s": ours["inflight64_req_s"] >= 15_000,
         "cold_start_at_most_150_ms": ours["cold_start_ms"] <= 150,
+        "cold_start_with_bytecode_cache_at_most_150_ms": ours["cold_start_bytecode_cache_ms"]
+        <= 150,
         "rss_growth_within_10_percent": ratios["rss_growth_1k_to_20k"] <= 1.10,
     }
     print(
@@ -311,6 +321,7 @@ async def main() -> None:
             {
                 "rounds": args.rounds,
                 "cpus": os.cpu_count(),
+                "env_writes_bytecode": "PYTHONDONTWRITEBYTECODE" not in env,
                 **medians,
                 "ratios": ratios,
                 "targets_met": targets,

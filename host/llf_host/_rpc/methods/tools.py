@@ -17,8 +17,6 @@ from typing import Any
 
 import msgspec
 
-from ..._tools import client_approver
-from ..._tools import get_tool_runner
 from ..registry import NoParams
 from ..registry import RequestContext
 from ..registry import rpc_method
@@ -36,6 +34,8 @@ class CallParams(msgspec.Struct, forbid_unknown_fields=True):
 @rpc_method("tools/list", params=NoParams)
 async def list_tools(ctx: RequestContext, params: NoParams) -> dict[str, Any]:
     """Every tool: name, plugin, description, parameters schema, permissions, limits."""
+    from ..._tools import get_tool_runner  # the sandbox loads on first use, not at start
+
     return {"tools": get_tool_runner(ctx.host).list_tools()}
 
 
@@ -45,6 +45,9 @@ async def call_tool(ctx: RequestContext, params: CallParams) -> dict[str, Any]:
 
     Cancelling the request (``$/cancelRequest``) kills the call.
     """
+    from ..._tools import client_approver
+    from ..._tools import get_tool_runner
+
     runner = get_tool_runner(ctx.host)
     result = await runner.call(
         params.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from llf_host import LLMError
 from llf_host import ModelNotFoundError
 from llf_host import NotAvailableError
 from llf_host import ProviderUnavailableError
@@ -242,3 +243,16 @@ async def test_request_needing_tools_skips_models_without_them(routed):
     r.router.set_policy(two_step(["down"]))
     result = await r.router.chat(ask(tools=[ToolDefinition(name="t")]), task="t")
     assert result.route["served_by"] == "cloud/a"
+
+
+async def test_fallbacks_count_attempts_after_the_first(routed):
+    r = await routed()
+    r.local.script["local/a"] = ["down"]
+    with pytest.raises(LLMError):
+        await r.router.chat(ask(model="local/a"))
+    r.router.set_policy(two_step(["down"]))
+    r.local.script["local/a"] = ["down"]
+    await r.router.chat(ask(), task="t")
+    failed, fell_back = r.router.metrics.since(None)[-2:]
+    assert (failed.ok, failed.fallbacks) == (False, 0)
+    assert (fell_back.ok, fell_back.fallbacks) == (True, 1)

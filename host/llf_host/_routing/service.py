@@ -296,7 +296,8 @@ class Router:
                 rule=rule,
                 ok=False,
                 error=error_name(exc),
-                fallbacks=len(report.tried),
+                # Every attempt failed; the first one was not a fallback.
+                fallbacks=max(0, len(report.tried) - 1),
                 budget=spend.id if spend is not None else None,
             )
         )

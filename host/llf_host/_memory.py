@@ -241,6 +241,9 @@ async def record_assistant(
         for k, v in {"provider": result.provider, "finish_reason": result.finish_reason}.items()
         if v is not None
     }
+    if result.route:
+        # Kept so `llf-host stats` can group stored answers by route rule.
+        meta["route"] = {k: result.route[k] for k in ("rule", "served_by") if k in result.route}
     meta.update(metadata or {})
     with service.guarded("append_message"):
         return await backend.append_message(

@@ -112,9 +112,8 @@ async def test_cli_reads_usage_stored_in_the_memory_backend(tmp_path):
             conversation = await backend.create_conversation("stats")
             await backend.append_message(conversation.id, Message(role="user", content="hi"))
             result = await router.chat(ask(model=model))
-            await record_assistant(
-                host, conversation.id, result, metadata={"route": result.route["rule"]}
-            )
+            # record_assistant keeps result.route's rule: stats group by it.
+            await record_assistant(host, conversation.id, result)
 
     done = run_cli(home, "--json", "--since", "1h")
     assert done.returncode == 0, done.stderr

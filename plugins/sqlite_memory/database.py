@@ -153,15 +153,25 @@ def connect_sync(
 
 def _prepare(path: Path, busy_timeout_ms: int, synchronous: Synchronous) -> int:
     """Create the file, switch to WAL and run pending migrations; returns the version."""
+    import fcntl
+
     create_private_file(path)
-    conn = connect_sync(path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+    # Switching to WAL and migrating take locks SQLite's busy timeout does not always
+    # wait for (two processes opening a new file at once get "database is locked"),
+    # so processes take turns here, on a lock file next to the database.
+    lock_fd = os.open(f"{path}.open-lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            log.warning("%s: WAL mode unavailable (journal_mode=%s)", path, mode)
-        return migrations.migrate(conn)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        conn = connect_sync(path, busy_timeout_ms=busy_timeout_ms, synchronous=synchronous)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("%s: WAL mode unavailable (journal_mode=%s)", path, mode)
+            return migrations.migrate(conn)
+        finally:
+            conn.close()
     finally:
-        conn.close()
+        os.close(lock_fd)
 
 
 class Database:

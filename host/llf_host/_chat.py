@@ -48,14 +48,12 @@ class ChatAccumulator:
         self.finish_reason: str | None = None
         self.usage = Usage()
         self.timings = Timings()
-        self.chunks = 0
         #: Chunks that carried output (content, reasoning or tool calls).
         self.token_chunks = 0
         self.first_token_at: float | None = None
 
     def add(self, chunk: ChatChunk) -> None:
         """Fold one chunk in."""
-        self.chunks += 1
         if chunk.content or chunk.reasoning or chunk.tool_calls:
             self.token_chunks += 1
             if self.first_token_at is None:

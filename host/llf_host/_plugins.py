@@ -415,7 +415,8 @@ class PluginLoader:
         if record.imported is not None:
             unimport(record.imported)
             record.imported = None
-        record.hook_object = None if record.status != "ok" else record.hook_object
+        # Its modules are gone: nothing may call its hooks any more.
+        record.hook_object = None
 
 
 def failure_record(candidate: Candidate, exc: BaseException) -> PluginRecord:

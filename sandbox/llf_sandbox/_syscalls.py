@@ -113,22 +113,6 @@ _NR_X86_64 = {
     "kexec_file_load": 320,
     "bpf": 321,
     "userfaultfd": 323,
-    "pidfd_send_signal": 424,
-    "io_uring_setup": 425,
-    "io_uring_enter": 426,
-    "io_uring_register": 427,
-    "open_tree": 428,
-    "move_mount": 429,
-    "fsopen": 430,
-    "fsconfig": 431,
-    "fsmount": 432,
-    "fspick": 433,
-    "pidfd_open": 434,
-    "clone3": 435,
-    "mount_setattr": 442,
-    "landlock_create_ruleset": 444,
-    "landlock_add_rule": 445,
-    "landlock_restrict_self": 446,
     "capset": 126,
 }
 _NR_AARCH64 = {
@@ -166,6 +150,10 @@ _NR_AARCH64 = {
     "kexec_file_load": 294,
     "bpf": 280,
     "userfaultfd": 282,
+    "capset": 91,
+}
+#: Syscalls added since Linux 5.1 share one number on every architecture.
+_NR_UNIFIED = {
     "pidfd_send_signal": 424,
     "io_uring_setup": 425,
     "io_uring_enter": 426,
@@ -182,10 +170,10 @@ _NR_AARCH64 = {
     "landlock_create_ruleset": 444,
     "landlock_add_rule": 445,
     "landlock_restrict_self": 446,
-    "capset": 91,
 }
 #: Syscall numbers for this machine (empty when the architecture is unknown).
-NR: dict[str, int] = _NR_X86_64 if ARCH == "x86_64" else _NR_AARCH64 if ARCH == "aarch64" else {}
+_NR_ARCH = {"x86_64": _NR_X86_64, "aarch64": _NR_AARCH64}
+NR: dict[str, int] = {**_NR_ARCH[ARCH], **_NR_UNIFIED} if ARCH in _NR_ARCH else {}
 
 _libc: ctypes.CDLL | None = None
 

@@ -199,9 +199,7 @@ def chat(
     async def run() -> ChatResult:
         from .._chat import stream_chat
 
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             model_id = pick_model(host, model)
             await _prepare(host, model_id)
             messages = [Message(role="user", content=text)]
@@ -211,8 +209,6 @@ def chat(
                 model=model_id, model_id=model_id, messages=messages, options=chat_options
             )
             return await stream_chat(host.registry, request, on_chunk=_write_chunk)
-        finally:
-            await host.aclose()
 
     result = run_async(run)
     if not (result.message.content or "").endswith("\n"):
@@ -262,9 +258,7 @@ def bench(
     async def run() -> dict[str, Any]:
         from .._chat import stream_chat
 
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             model_id = pick_model(host, model)
             await _prepare(host, model_id)
             request = ChatRequest(
@@ -300,8 +294,6 @@ def bench(
                     [r["tokens_per_second"] for r in measured if r["tokens_per_second"]]
                 ),
             }
-        finally:
-            await host.aclose()
 
     report = run_async(run)
     if as_json:

@@ -25,12 +25,8 @@ def doctor(state: CliState, as_json: bool) -> None:
     from .._doctor import run_sections
 
     async def run() -> list[DoctorSection]:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             return await run_sections(host)
-        finally:
-            await host.aclose()
 
     sections = run_async(run)
     if as_json:

@@ -196,9 +196,7 @@ def export_conversation(
     show_progress = progress if progress is not None else sys.stderr.isatty()
 
     async def run() -> tuple[Any, str]:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             known = {f["format"]: f["extension"] for f in list_formats(host)}
             chosen = fmt or _guess_format(output, known)
             with _progress(f"reading {selection.describe()}", show_progress) as on_progress:
@@ -206,8 +204,6 @@ def export_conversation(
                     host, selection, chosen, options, on_progress=on_progress
                 )
             return result, chosen
-        finally:
-            await host.aclose()
 
     result, chosen = run_async(run)
     if to_stdout:
@@ -257,13 +253,9 @@ def import_files(
         exports = []
         for name in files:
             exports.extend(read_import_file(Path(name)))
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             with _progress("importing messages", show_progress) as on_progress:
                 result = await import_exports(host, exports, on_progress=on_progress)
-        finally:
-            await host.aclose()
         return [
             {"source_id": c.source_id, "id": c.id, "title": c.title, "messages": c.messages}
             for c in result.conversations
@@ -291,12 +283,8 @@ def formats(state: CliState, as_json: bool) -> None:
     from .._export import list_formats
 
     async def run() -> list[dict[str, Any]]:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             return list_formats(host)
-        finally:
-            await host.aclose()
 
     found = run_async(run)
     if as_json:

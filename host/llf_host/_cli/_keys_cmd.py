@@ -124,11 +124,8 @@ def _with_host(store: KeyStore, host: Host, action: Callable[[], T]) -> T:
 
     async def run() -> T:
         host.keys = store  # Host.start() keeps an attached store (see attach_key_store)
-        await host.start()
-        try:
+        async with host:
             return action()
-        finally:
-            await host.aclose()
 
     return asyncio.run(run())
 

@@ -51,15 +51,11 @@ def _run(state: CliState, work: Callable[[Host, MemoryBackend], Awaitable[T]]) -
     async def run() -> T:
         from .._memory import memory_service
 
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             service = memory_service(host)
             backend = await service.backend()
             with service.guarded("cli"):
                 return await work(host, backend)
-        finally:
-            await host.aclose()
 
     return run_async(run)
 

@@ -132,12 +132,8 @@ def _print_table(found: list[ModelInfo], errors: list[dict[str, Any]]) -> None:
 
 def _list_command(state: CliState, as_json: bool, method: str) -> None:
     async def run() -> tuple[list[ModelInfo], list[dict[str, Any]]]:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             return await collect_models(host, method=method)
-        finally:
-            await host.aclose()
 
     found, errors = run_async(run)
     if as_json:
@@ -175,16 +171,12 @@ def unload_model(state: CliState, model: str) -> None:
     """
 
     async def run() -> bool | None:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             entry, name = host.registry.resolve_model(model)
             unload = getattr(entry.obj, "unload", None)
             if unload is None:
                 return None
             return bool(await call_guarded(entry.plugin, "unload()", unload, name))
-        finally:
-            await host.aclose()
 
     try:
         outcome = run_async(run)

@@ -36,9 +36,7 @@ def pull(state: CliState, model_id: str) -> None:
     console = Console(stderr=True)
 
     async def run() -> str:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             entry, name = host.registry.resolve_model(model_id)
             puller = getattr(entry.obj, "pull", None)
             if puller is None:
@@ -81,8 +79,6 @@ def pull(state: CliState, model_id: str) -> None:
             finally:
                 progress.stop()
             return last
-        finally:
-            await host.aclose()
 
     status = run_async(run)
     click.echo(f"{model_id}: {status or 'done'}")

@@ -36,12 +36,8 @@ def list_plugins(state: CliState, as_json: bool) -> None:
     """List every plugin found: status, source, what it contributes, errors."""
 
     async def run() -> list[dict[str, Any]]:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             return [r.summary() for r in host.plugins.values()]
-        finally:
-            await host.aclose()
 
     summaries = run_async(run)
     if as_json:

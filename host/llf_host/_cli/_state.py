@@ -80,17 +80,13 @@ class CliState:
         """Load plugins and let each add commands through ``llf_commands``."""
 
         async def collect() -> None:
-            host = self.make_host()
-            await host.start()
-            try:
+            async with self.make_host() as host:
                 for record in host.plugins.values():
                     if record.status == "ok" and "llf_commands" in record.hooks():
                         try:
                             await host.loader.call_hook(record, "llf_commands", {"cli": group})
                         except LLMError as exc:
                             log.error("%s", exc)
-            finally:
-                await host.aclose()
 
         try:
             asyncio.run(collect())

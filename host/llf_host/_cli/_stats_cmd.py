@@ -94,9 +94,7 @@ def stats(state: CliState, since: str | None, as_json: bool, source: str) -> Non
         raise click.BadParameter(str(exc), param_hint="--since") from None
 
     async def run() -> dict[str, Any]:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             if source in ("auto", "memory"):
                 records = await records_from_memory(host, start)
                 if records is not None:
@@ -107,8 +105,6 @@ def stats(state: CliState, since: str | None, as_json: bool, source: str) -> Non
                         hint="enable a memory backend plugin, or use --source router",
                     )
             return get_router(host).stats(start)
-        finally:
-            await host.aclose()
 
     summary = run_async(run)
     if as_json:

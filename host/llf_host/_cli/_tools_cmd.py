@@ -27,12 +27,8 @@ def list_tools(state: CliState, as_json: bool) -> None:
     from .._tools import get_tool_runner
 
     async def run() -> list[dict[str, Any]]:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             return get_tool_runner(host).list_tools()
-        finally:
-            await host.aclose()
 
     found = run_async(run)
     if as_json:
@@ -79,12 +75,8 @@ def call_tool(state: CliState, name: str, args_json: str, yes: bool) -> None:
         return ApprovalAnswer(approved=ok, reason="asked on the terminal")
 
     async def run() -> Any:
-        host = state.make_host()
-        await host.start()
-        try:
+        async with state.make_host() as host:
             result = await get_tool_runner(host).call(name, arguments, approver=approve)
             return result.result
-        finally:
-            await host.aclose()
 
     click.echo(json.dumps(run_async(run), indent=2, ensure_ascii=False))

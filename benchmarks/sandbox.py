@@ -2,9 +2,12 @@
 
 Same run, same tool (``add(a, b) -> {"sum": a + b}``, result back as JSON):
 
-* ``sandbox_full``: a warm worker, fork per call, every layer (rlimits, empty
-  network namespace, mount namespace + tmpfs workdir, pid namespace, pids
-  cgroup, Landlock, seccomp, capabilities dropped);
+* ``sandbox_full``: a warm worker, a fresh child per call, every layer (rlimits,
+  empty network namespace, mount namespace + tmpfs workdir, pid namespace, pids
+  cgroup, Landlock, seccomp, capabilities dropped); the child is forked and
+  confined before the call arrives (a spare, see ``llf_sandbox._zygote``);
+* ``sandbox_full_no_prefork``: the same, forked and confined when the call
+  arrives (``[sandbox] prefork = false``): what the spare saves;
 * ``sandbox_without_<layer>``: the same with one layer off (what each costs);
 * ``sandbox_bare``: fork per call with rlimits only (no namespace, no Landlock,
   no seccomp, no cgroup);
@@ -54,7 +57,9 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def make_spec(plugin_dir: Path, runtime: Path, name: str, off: set[str]) -> WorkerSpec:
+def make_spec(
+    plugin_dir: Path, runtime: Path, name: str, off: set[str], *, prefork: bool = True
+) -> WorkerSpec:
     report = probe()
     cgroup = report.cgroup_parent
     return WorkerSpec(
@@ -67,6 +72,8 @@ def make_spec(plugin_dir: Path, runtime: Path, name: str, off: set[str]) -> Work
             None if "cgroup" in off or not cgroup else f"{cgroup}/llf-sandbox/bench-{name}"
         ),
         layers={layer: layer not in off for layer in LAYER_NAMES if layer != "cgroup"},
+        prefork=prefork,
+        spare_limits=Limits(timeout_s=10),
     )
 
 
@@ -132,11 +139,13 @@ async def main() -> None:
         variants: dict[str, set[str]] = {"sandbox_full": set()}
         variants.update({f"sandbox_without_{layer}": {layer} for layer in LAYER_NAMES})
         variants["sandbox_bare"] = set(LAYER_NAMES)
+        variants["sandbox_full_no_prefork"] = set()
         workers: dict[str, Worker] = {}
         layers: dict[str, dict[str, object]] = {}
         try:
             for name, off in variants.items():
-                worker = Worker(make_spec(plugin_dir, runtime, name, off))
+                prefork = name != "sandbox_full_no_prefork"
+                worker = Worker(make_spec(plugin_dir, runtime, name, off, prefork=prefork))
                 info = await worker.start()
                 layers[name] = info.layers
                 workers[name] = worker
@@ -176,6 +185,9 @@ async def main() -> None:
                     ),
                     "sandbox_p50_over_bare_fork_p50": round(
                         full / results["sandbox_bare"]["p50"], 2
+                    ),
+                    "no_prefork_p50_over_sandbox_p50": round(
+                        results["sandbox_full_no_prefork"]["p50"] / full, 2
                     ),
                 },
                 "layer_cost_p50_ms": layer_cost,

@@ -21,6 +21,7 @@ from ._outcome import OutcomeStatus
 from ._spec import LAYERS
 from ._spec import NetworkGrant
 from ._spec import WorkerSpec
+from ._wire import spare_key
 from ._worker import Worker
 from ._worker import WorkerInfo
 from ._worker import WorkerStartError
@@ -37,4 +38,5 @@ __all__ = [
     "WorkerInfo",
     "WorkerSpec",
     "WorkerStartError",
+    "spare_key",
 ]

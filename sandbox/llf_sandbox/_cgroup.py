@@ -28,18 +28,26 @@ class CgroupSlot:
         self.path = path
         os.makedirs(path, exist_ok=True)
         self.procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        # Kept open and re-read with pread: this runs after every call, in the
+        # worker, where each page of Python touched costs a copy-on-write fault.
+        try:
+            self.events_fd = os.open(os.path.join(path, "pids.events"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.events_fd = -1
         self.max_events = self._read_max_events()
         self.limit = 0
 
     def _read_max_events(self) -> int:
+        if self.events_fd < 0:
+            return 0
         try:
-            with open(os.path.join(self.path, "pids.events"), encoding="ascii") as handle:
-                for line in handle:
-                    key, _, value = line.partition(" ")
-                    if key == "max":
-                        return int(value)
+            data = os.pread(self.events_fd, 256, 0)
         except OSError:
-            pass
+            return 0
+        for line in data.splitlines():
+            key, _, value = line.partition(b" ")
+            if key == b"max":
+                return int(value)
         return 0
 
     def set_limit(self, limit: int) -> None:
@@ -105,11 +113,13 @@ class CgroupSlot:
                 pass
 
     def remove(self) -> None:
-        """Close the fd and remove the (empty) cgroup."""
-        try:
-            os.close(self.procs_fd)
-        except OSError:
-            pass
+        """Close the fds and remove the (empty) cgroup."""
+        for fd in (self.procs_fd, self.events_fd):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         try:
             os.rmdir(self.path)
         except OSError:

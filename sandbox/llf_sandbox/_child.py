@@ -1,17 +1,27 @@
-"""The per-call child: confine this process, run one tool function, send one frame.
+"""The per-call child: confine this process, wait for one call, run it, send one frame.
 
 Standard library only; runs right after ``fork()`` in the warm worker and never
-returns (it ends with ``os._exit``). The order matters:
+returns (it ends with ``os._exit``). The worker forks a *spare* child before a
+call arrives (Android's zygote keeps a pool of such processes for the same
+reason): everything that does not depend on the call's arguments happens while
+the spare waits, so a call only pays for handing over its pipes, lowering the
+rlimits and running the function. The order matters:
+
+Before the call (:func:`run_spare`, in the spare):
 
 1. join the call's pids cgroup (before anything can fork), die with the worker;
-2. stdio: stdin ``/dev/null``, stdout/stderr to the call's pipes, the result
-   pipe on fd 3 (close-on-exec); every other inherited fd closed;
+2. stdin, stdout and stderr on ``/dev/null`` until the call's pipes arrive;
 3. own session; a private mount namespace with a size-capped tmpfs as the
    working directory (or a per-call directory when mounts are unavailable);
-4. rlimits; a scrubbed environment;
-5. ``no_new_privs``, not dumpable, capabilities dropped;
-6. Landlock (built here because the tmpfs only exists now), then seccomp last
-   (it forbids the mount and namespace calls used above).
+4. a scrubbed environment; ``no_new_privs``, not dumpable, capabilities dropped;
+5. Landlock (built here because the tmpfs only exists now); every inherited fd
+   but the spare's socket closed; seccomp last (it forbids the mount and
+   namespace calls used above);
+
+When the call arrives (on the spare's socket, with its three pipe ends):
+
+6. stdout/stderr to the call's pipes, the result pipe on fd 3 (close-on-exec);
+7. rlimits (only ever lowered, which needs no privilege); run the function.
 """
 
 # The worker side uses os.path: pathlib (and its imports) would grow the warm
@@ -20,6 +30,7 @@ returns (it ends with ``os._exit``). The order matters:
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import resource
 import select
@@ -30,6 +41,7 @@ from . import _landlock
 from . import _syscalls
 from ._classify import ActionLog
 from ._classify import classify_exception
+from ._wire import ControlReader
 from ._wire import encode_frame
 from ._wire import encode_json
 from ._wire import write_all
@@ -46,9 +58,10 @@ __all__ = [
     "EXIT_SETUP",
     "EXIT_TERM",
     "ChildPlan",
+    "SparePlan",
     "WorkerConfig",
     "install_handlers",
-    "run_call",
+    "run_spare",
 ]
 
 #: Exit code when the CPU soft limit fired (SIGXCPU handler).
@@ -95,23 +108,37 @@ class WorkerConfig:
         self.set_nproc = False
 
 
-class ChildPlan:
-    """One call as the child sees it."""
+class SparePlan:
+    """What a spare child is prepared with before any call reaches it.
+
+    Only the two limits that must be fixed before confinement shape a spare: the
+    tmpfs size here and the cgroup's ``pids.max`` (set on the cgroup behind
+    ``cgroup_fd``); see :func:`llf_sandbox._wire.spare_key`.
+    """
 
     def __init__(
         self,
-        call: dict[str, Any],
-        fds: list[int],
+        sock: socket.socket,
         *,
         cgroup_fd: int | None,
         workdir: str,
+        workdir_mb: float,
     ) -> None:
+        self.sock = sock
+        self.cgroup_fd = cgroup_fd
+        self.workdir = workdir
+        self.workdir_mb = workdir_mb
+
+
+class ChildPlan:
+    """One call as the child sees it."""
+
+    def __init__(self, call: dict[str, Any], fds: list[int], *, workdir: str) -> None:
         self.call_id = int(call["id"])
         self.function = str(call["function"])
         self.args: dict[str, Any] = call.get("args") or {}
         self.limits: dict[str, float] = call.get("limits") or {}
         self.result_fd, self.stdout_fd, self.stderr_fd = fds
-        self.cgroup_fd = cgroup_fd
         self.workdir = workdir
         #: Where the result frame goes right now (moves to fd 3 once stdio is set up).
         self.active_result_fd = self.result_fd
@@ -122,46 +149,65 @@ def _limit(plan: ChildPlan, name: str, default: float) -> float:
     return float(value) if value else default
 
 
-def _setup_stdio(plan: ChildPlan, config: WorkerConfig) -> None:
+def _quiet_stdio(config: WorkerConfig) -> None:
+    """Until the call's pipes arrive, stdio is ``/dev/null`` (never the worker's)."""
     if config.control is not None:
         config.control.detach()  # its fd is closed below; never let GC close a reused number
     devnull = config.devnull if config.devnull is not None else os.open("/dev/null", os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(plan.stdout_fd, 1)
-    os.dup2(plan.stderr_fd, 2)
-    os.dup2(plan.result_fd, RESULT_FD, inheritable=False)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def _attach_pipes(plan: ChildPlan) -> None:
+    """stdout and stderr to the call's pipes, the result pipe on fd 3 (close-on-exec)."""
+    # The received fds may sit anywhere (even on 3): lift them above the targets first.
+    received = (plan.result_fd, plan.stdout_fd, plan.stderr_fd)
+    result, out, err = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, RESULT_FD + 1) for fd in received)
+    for fd in received:
+        os.close(fd)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.dup2(result, RESULT_FD, inheritable=False)
+    for fd in (result, out, err):
+        os.close(fd)
     plan.active_result_fd = RESULT_FD
 
 
-def _setup_workdir(plan: ChildPlan, config: WorkerConfig) -> None:
+def _setup_workdir(spare: SparePlan, config: WorkerConfig) -> None:
     if config.mount_workdir:
         _syscalls.unshare(_syscalls.CLONE_NEWNS)
-        size_mb = max(1, int(_limit(plan, "workdir_mb", 128)))
+        size_mb = max(1, int(spare.workdir_mb or 128))
         inodes = max(64, min(65536, size_mb * 128))
         _syscalls.mount(
             "tmpfs",
-            plan.workdir,
+            spare.workdir,
             "tmpfs",
             _syscalls.MS_NOSUID | _syscalls.MS_NODEV,
             f"size={size_mb}m,nr_inodes={inodes},mode=0700",
         )
-    os.chdir(plan.workdir)
+    os.chdir(spare.workdir)
+
+
+def _lower(kind: int, soft: int, hard: int | None = None) -> None:
+    """Set a limit, never above the current hard limit (raising it needs a
+    privilege the spare has already dropped; the system's cap then holds)."""
+    _old_soft, old_hard = resource.getrlimit(kind)
+    hard = soft if hard is None else hard
+    if old_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, old_hard), min(hard, old_hard)
+    resource.setrlimit(kind, (soft, hard))
 
 
 def _setup_rlimits(plan: ChildPlan, config: WorkerConfig) -> None:
     cpu = max(1, int(-(-_limit(plan, "cpu_s", 30) // 1)))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    memory = int(_limit(plan, "memory_mb", 4096) * _MB)
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    fsize = int(_limit(plan, "file_size_mb", 64) * _MB)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    nofile = int(_limit(plan, "open_files", 256))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _lower(resource.RLIMIT_CPU, cpu, cpu + 1)
+    _lower(resource.RLIMIT_AS, int(_limit(plan, "memory_mb", 4096) * _MB))
+    _lower(resource.RLIMIT_FSIZE, int(_limit(plan, "file_size_mb", 64) * _MB))
+    _lower(resource.RLIMIT_NOFILE, int(_limit(plan, "open_files", 256)))
+    _lower(resource.RLIMIT_CORE, 0)
     if config.set_nproc:
         # Unprivileged without a pids cgroup: per-uid and host-wide, documented as weak.
-        procs = int(_limit(plan, "processes", 64))
-        resource.setrlimit(resource.RLIMIT_NPROC, (procs, procs))
+        _lower(resource.RLIMIT_NPROC, int(_limit(plan, "processes", 64)))
 
 
 def _setup_privileges(config: WorkerConfig) -> None:
@@ -171,7 +217,7 @@ def _setup_privileges(config: WorkerConfig) -> None:
         _syscalls.drop_capabilities()
 
 
-def _setup_landlock(plan: ChildPlan, config: WorkerConfig) -> None:
+def _setup_landlock(workdir: str, config: WorkerConfig) -> None:
     if config.landlock_fd is not None:
         _landlock.restrict_self(config.landlock_fd)
         return
@@ -180,7 +226,7 @@ def _setup_landlock(plan: ChildPlan, config: WorkerConfig) -> None:
     fd = _landlock.build_ruleset(
         config.landlock_abi,
         config.landlock_rules,
-        extra_write=[plan.workdir],
+        extra_write=[workdir],
         connect_ports=config.connect_ports,
     )
     try:
@@ -204,31 +250,85 @@ def _on_term(_signum: int, _frame: object) -> None:
     os._exit(EXIT_TERM)
 
 
-def _prepare(plan: ChildPlan, config: WorkerConfig) -> None:
-    if plan.cgroup_fd is not None:
-        os.write(plan.cgroup_fd, b"0")
+def _prepare_spare(spare: SparePlan, config: WorkerConfig) -> None:
+    if spare.cgroup_fd is not None:
+        os.write(spare.cgroup_fd, b"0")
     _syscalls.prctl(_syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
     if config.worker_pidfd is not None:
         ready, _, _ = select.select([config.worker_pidfd], [], [], 0)
         if ready:  # the worker died before PDEATHSIG was armed
             os._exit(1)
-    _setup_stdio(plan, config)
+    _quiet_stdio(config)
     os.setsid()
-    _setup_workdir(plan, config)
-    _setup_rlimits(plan, config)
+    _setup_workdir(spare, config)
     if not config.env_ready:
         os.environ.clear()
         os.environ.update(config.env)
-    if os.environ.get("HOME") != plan.workdir:
-        os.environ["HOME"] = os.environ["TMPDIR"] = plan.workdir
+    if os.environ.get("HOME") != spare.workdir:
+        os.environ["HOME"] = os.environ["TMPDIR"] = spare.workdir
     _setup_privileges(config)
-    _setup_landlock(plan, config)
-    # Only now: the prepared Landlock fds were needed until here.
-    os.closerange(RESULT_FD + 1, 1 << 20)
+    _setup_landlock(spare.workdir, config)
+    # Only now: the prepared Landlock fds were needed until here. The spare's
+    # socket stays open: the call arrives on it.
+    keep = spare.sock.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 20)
     if config.seccomp_install is not None:
         config.seccomp_install()
     if not config.handlers_ready:
         install_handlers()
+
+
+_REHEARSAL_CALL: dict[str, Any] = {
+    "id": 0,
+    "function": "",
+    "args": {"text": "x", "n": 1, "f": 0.5, "items": [None, True, {"k": "v"}]},
+    "limits": {"cpu_s": 1.0, "memory_mb": 1.0},
+    "fds": 0,
+}
+
+
+def _rehearse(config: WorkerConfig) -> None:
+    """Walk, once, the path every call takes, without running a tool.
+
+    The spare shares its memory with the worker until it writes to a page, and
+    Python writes reference counts all over. Walking the common path now moves
+    most of those copy-on-write faults (about 100 of 150) out of the call's time.
+    """
+    reader = ControlReader()
+    reader.feed(encode_frame(encode_json(_REHEARSAL_CALL)), [])
+    for message, _fds in reader.messages():
+        plan = ChildPlan(message, [-1, -1, -1], workdir=config.workdir)
+        _limit(plan, "cpu_s", 30)
+        config.functions.get(plan.function)
+    encode_frame(encode_json({"ok": True, "result": _REHEARSAL_CALL["args"]}))
+    for kind in (resource.RLIMIT_CPU, resource.RLIMIT_AS, resource.RLIMIT_NOFILE):
+        resource.getrlimit(kind)
+    fcntl.fcntl(0, fcntl.F_GETFD)
+    if config.actions is not None:
+        config.actions.reset()
+    sys.getrecursionlimit()
+
+
+def _receive_call(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """Block until the worker hands over a call (None: the worker let the spare go)."""
+    reader = ControlReader()
+    while True:
+        try:
+            data, ancdata, _flags, _addr = sock.recvmsg(1 << 16, ControlReader.ancillary_size())
+        except InterruptedError:
+            continue
+        if not data:
+            return None
+        reader.feed(data, ancdata)
+        for message, fds in reader.messages():
+            return message, fds
+
+
+def _describe(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception_only(exc)).strip()
 
 
 def _send(payload: dict[str, Any], cap: int) -> None:
@@ -287,36 +387,51 @@ def _invoke(plan: ChildPlan, config: WorkerConfig) -> int:
     return 0
 
 
-def run_call(plan: ChildPlan, config: WorkerConfig) -> NoReturn:
-    """Confine this (freshly forked) process, run the call, and exit."""
+def run_spare(spare: SparePlan, config: WorkerConfig) -> NoReturn:
+    """Confine this (freshly forked) process, wait for a call, run it, and exit."""
     code = EXIT_SETUP
     try:
-        try:
-            _prepare(plan, config)
-        except BaseException as exc:  # noqa: BLE001 - reported as setup_failed
-            import traceback
-
-            detail = "".join(traceback.format_exception_only(exc)).strip()
-            try:
-                write_all(
-                    plan.active_result_fd,
-                    encode_frame(
-                        encode_json(
-                            {"ok": False, "error": {"kind": "setup_failed", "message": detail}}
-                        )
-                    ),
-                )
-            except OSError:
-                pass
-            os._exit(EXIT_SETUP)
-        try:
-            code = _invoke(plan, config)
-        except OSError as exc:
-            code = 74 if exc.errno in (errno.EPIPE, errno.EBADF) else 75
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:  # noqa: BLE001 - exiting anyway
-            pass
+        code = _serve(spare, config)
     finally:
         os._exit(code)
+
+
+def _serve(spare: SparePlan, config: WorkerConfig) -> int:
+    setup_error: str | None = None
+    try:
+        _prepare_spare(spare, config)
+    except BaseException as exc:  # noqa: BLE001 - reported once the call arrives
+        setup_error = _describe(exc)
+    if setup_error is None:
+        try:
+            _rehearse(config)
+        except Exception:  # noqa: BLE001 - an optimisation; the call will tell
+            pass
+    received = _receive_call(spare.sock)
+    if received is None:
+        return 0
+    plan = ChildPlan(*received, workdir=spare.workdir)
+    spare.sock.close()
+    try:
+        _attach_pipes(plan)
+        if setup_error is None:
+            _setup_rlimits(plan, config)
+    except BaseException as exc:  # noqa: BLE001 - reported as setup_failed
+        setup_error = setup_error or _describe(exc)
+    if setup_error is not None:
+        failure = {"ok": False, "error": {"kind": "setup_failed", "message": setup_error}}
+        try:
+            write_all(plan.active_result_fd, encode_frame(encode_json(failure)))
+        except OSError:
+            pass
+        return EXIT_SETUP
+    try:
+        code = _invoke(plan, config)
+    except OSError as exc:
+        code = 74 if exc.errno in (errno.EPIPE, errno.EBADF) else 75
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - exiting anyway
+        pass
+    return code

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._limits import Limits
+
 __all__ = ["LAYERS", "NetworkGrant", "WorkerSpec", "child_environment"]
 
 #: Isolation layers a worker applies, in the order ``llf-host doctor`` shows them.
@@ -76,6 +78,10 @@ class WorkerSpec:
     #: Run the worker as this uid (and its gid) instead of the host's (root only).
     user: int | None = None
     environ: dict[str, str] = dataclasses.field(default_factory=lambda: dict(os.environ))
+    #: Keep one child forked and confined ahead of the next call (see ``_zygote``).
+    prefork: bool = True
+    #: The limits the first spare is prepared for (None: fork it on the first call).
+    spare_limits: Limits | None = None
 
     def requested_layers(self) -> dict[str, bool]:
         """Every layer with its requested state (network grant turns netns off)."""
@@ -112,6 +118,8 @@ class WorkerSpec:
             },
             "env": child_environment(self),
             "parent_pid": parent_pid,
+            "prefork": self.prefork,
+            "spare_limits": None if self.spare_limits is None else self.spare_limits.for_child(),
         }
 
 

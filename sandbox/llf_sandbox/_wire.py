@@ -32,6 +32,7 @@ __all__ = [
     "encode_frame",
     "encode_json",
     "send_message",
+    "spare_key",
     "write_all",
 ]
 
@@ -39,6 +40,15 @@ HEADER = struct.Struct(">I")
 #: Largest control message accepted (arguments travel in it).
 MAX_CONTROL_BYTES = 64 * 1024 * 1024
 _MAX_FDS = 8
+
+
+def spare_key(limits: dict[str, Any]) -> tuple[float, int]:
+    """The part of a call's limits a spare child is prepared for, before the call.
+
+    The tmpfs size and the cgroup's ``pids.max`` are fixed while the spare still
+    holds the privileges to set them; every other limit is applied on arrival.
+    """
+    return float(limits.get("workdir_mb") or 128), int(limits.get("processes") or 64)
 
 
 def encode_json(value: Any) -> bytes:

@@ -6,23 +6,27 @@ spawned with ``python -I -S`` (no site-packages, no user environment, no
 fd, and its own session. Because it is a fresh ``exec``, nothing of the host's
 memory (decrypted keys included) is inherited.
 
-One :class:`Worker` serves any number of concurrent calls. A call:
+One :class:`Worker` serves any number of concurrent calls. The worker keeps a
+*spare* child ready (forked and confined ahead of time, see ``_zygote``) and
+gives this side the spare's socket. A call:
 
-1. three pipes are created here (result, stdout, stderr); their write ends go
-   to the worker with the ``call`` message and are closed here;
-2. the pipes are read concurrently, each with a cap (overflow kills the call);
-3. the call ends when the worker reports the process exit (a pidfd there), not
-   on pipe EOF: a grandchild could hold a pipe open forever;
-4. on timeout: SIGTERM, ``grace_s``, SIGKILL; on cancellation: SIGKILL.
+1. takes a spare prepared for its limits (or asks the worker for one);
+2. creates three pipes (result, stdout, stderr) and sends their write ends
+   with the call straight to the spare, then closes them here and tells the
+   worker the spare was taken (it forks the next one while the call runs);
+3. reads the pipes concurrently, each with a cap (overflow kills the call);
+4. ends when the worker reports the process exit (a pidfd there), not on pipe
+   EOF: a grandchild could hold a pipe open forever;
+5. on timeout: SIGTERM, ``grace_s``, SIGKILL; on cancellation: SIGKILL.
 """
 
 from __future__ import annotations
 
 import array
 import asyncio
+import collections
 import contextlib
 import dataclasses
-import itertools
 import logging
 import os
 import shutil
@@ -43,6 +47,7 @@ from ._spec import child_environment
 from ._wire import ControlReader
 from ._wire import encode_frame
 from ._wire import encode_json
+from ._wire import spare_key
 
 __all__ = ["BOOTSTRAP", "Worker", "WorkerInfo", "WorkerStartError"]
 
@@ -61,6 +66,12 @@ BOOTSTRAP = (
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 _STREAM_TAIL = 8 * 1024
 _KILL_WAIT_S = 10.0
+#: Idle spares kept per key; more (after bursts of concurrent calls) are let go.
+_SPARES_PER_KEY = 2
+#: Hand-over attempts when a spare died while waiting (killed from outside).
+_HANDOVER_ATTEMPTS = 3
+
+_Key = tuple[float, int]
 
 
 class WorkerStartError(RuntimeError):
@@ -94,10 +105,16 @@ class _Pending:
             self.exited.set_result(message)
 
 
+@dataclasses.dataclass
+class _Spare:
+    """A child waiting for a call: its id at the worker and our end of its socket."""
+
+    spare_id: int
+    sock: socket.socket
+
+
 class Worker:
     """A warm fork server for one plugin's tools."""
-
-    _ids = itertools.count(1)
 
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
@@ -107,7 +124,12 @@ class Worker:
         self._reader_task: asyncio.Task[None] | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[dict[str, Any]] | None = None
+        #: Calls in flight, by the id of the spare running them.
         self._calls: dict[int, _Pending] = {}
+        self._spares: dict[_Key, collections.deque[_Spare]] = {}
+        self._spare_waiters: dict[_Key, collections.deque[asyncio.Future[_Spare | None]]] = {}
+        self._spare_errors: dict[_Key, str] = {}
+        self._control = ControlReader()
         self._send_lock = asyncio.Lock()
         self._closed = False
         self._closed_for_new = False
@@ -262,24 +284,14 @@ class Worker:
         shutil.rmtree(self.spec.runtime_dir, ignore_errors=True)
 
     # -- control channel ---------------------------------------------------------------
-    async def _send(self, message: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
+    async def _send(self, message: dict[str, Any]) -> None:
         sock = self._sock
         if sock is None:
             raise ConnectionError("worker is not running")
         loop = asyncio.get_running_loop()
         data = encode_frame(encode_json(message))
         async with self._send_lock:
-            if fds:
-                ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-                while True:
-                    try:
-                        sent = sock.sendmsg([data], ancillary)
-                        break
-                    except BlockingIOError:
-                        await self._writable(sock)
-                data = data[sent:]
-            if data:
-                await loop.sock_sendall(sock, data)
+            await loop.sock_sendall(sock, data)
 
     @staticmethod
     async def _writable(sock: socket.socket) -> None:
@@ -298,36 +310,121 @@ class Worker:
 
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        reader = ControlReader()
         sock = self._sock
         assert sock is not None
+        readable = asyncio.Event()
+        loop.add_reader(sock.fileno(), readable.set)
         try:
             while True:
-                data = await loop.sock_recv(sock, 1 << 16)
+                try:
+                    data, ancdata, _flags, _addr = sock.recvmsg(
+                        1 << 16, ControlReader.ancillary_size(), socket.MSG_CMSG_CLOEXEC
+                    )
+                except (BlockingIOError, InterruptedError):
+                    readable.clear()
+                    await readable.wait()
+                    continue
+                self._control.feed(data, ancdata)
                 if not data:
                     break
-                reader.feed(data, [])
-                for message, _fds in reader.messages():
-                    self._dispatch(message)
+                for message, fds in self._control.messages():
+                    self._dispatch(message, fds)
         except (OSError, ValueError) as exc:
             log.warning("sandbox worker %s: control channel failed: %s", self.spec.plugin, exc)
         finally:
+            loop.remove_reader(sock.fileno())
+            self._control.close_pending()
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result({"ev": "died"})
             for pending in list(self._calls.values()):
                 pending.finish(None)
+            self._drop_spares()
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
+    def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
         event = message.get("ev")
+        if event == "spare" and fds:
+            key = _key(message.get("key"))
+            sock = socket.socket(fileno=fds[0])
+            for fd in fds[1:]:
+                os.close(fd)
+            sock.setblocking(False)
+            self._spare_errors.pop(key, None)
+            self._offer_spare(key, _Spare(int(message["spare"]), sock))
+            return
+        for fd in fds:
+            os.close(fd)
         if event in ("ready", "setup_failed"):
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(message)
+        elif event == "spare_failed":
+            key = _key(message.get("key"))
+            self._spare_errors[key] = str(message.get("message", "could not fork"))
+            self._answer_waiter(key, None)
+        elif event == "exited":
+            pending = self._calls.get(int(message.get("spare", -1)))
+            if pending is not None:
+                pending.finish(message)
+
+    # -- spares ------------------------------------------------------------------------
+    def _answer_waiter(self, key: _Key, spare: _Spare | None) -> bool:
+        """Give ``spare`` (None: none could be made) to the oldest call waiting for one."""
+        waiters = self._spare_waiters.get(key)
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # a cancelled call no longer waits
+                waiter.set_result(spare)
+                return True
+        return False
+
+    def _offer_spare(self, key: _Key, spare: _Spare) -> None:
+        if self._answer_waiter(key, spare):
             return
-        pending = self._calls.get(int(message.get("id", -1)))
-        if pending is None:
+        idle = self._spares.setdefault(key, collections.deque())
+        if self._closed or self._closed_for_new or len(idle) >= _SPARES_PER_KEY:
+            spare.sock.close()  # the spare sees EOF and exits
             return
-        if event in ("exited", "failed"):
-            pending.finish(message)
+        idle.append(spare)
+
+    async def _take_spare(self, key: _Key) -> _Spare | None:
+        """A spare prepared for ``key``: an idle one, or one asked for now."""
+        idle = self._spares.get(key)
+        if idle:
+            return idle.popleft()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_Spare | None] = loop.create_future()
+        self._spare_waiters.setdefault(key, collections.deque()).append(waiter)
+        await self._send({"op": "spare", "key": list(key)})
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                self._offer_spare(key, waiter.result())  # type: ignore[arg-type]
+            raise
+
+    def _drop_spares(self) -> None:
+        for idle in self._spares.values():
+            for spare in idle:
+                spare.sock.close()
+        self._spares.clear()
+        for waiters in self._spare_waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        self._spare_waiters.clear()
+
+    async def _hand_over(self, spare: _Spare, data: bytes, fds: tuple[int, ...]) -> None:
+        """Send the call (and its pipe ends) to the spare; raises OSError if it is gone."""
+        loop = asyncio.get_running_loop()
+        sock = spare.sock
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        while True:
+            try:
+                sent = sock.sendmsg([data], ancillary)
+                break
+            except BlockingIOError:
+                await self._writable(sock)
+        if sent < len(data):
+            await loop.sock_sendall(sock, data[sent:])
 
     async def _stderr_loop(self) -> None:
         proc = self._proc
@@ -357,19 +454,20 @@ class Worker:
                 detail={"reason": "worker_died"},
             )
         loop = asyncio.get_running_loop()
-        call_id = next(self._ids)
-        pending = _Pending(loop)
-        self._calls[call_id] = pending
-        self._idle.clear()
         started = time.perf_counter()
+        child_limits = limits.for_child()
+        key = spare_key(child_limits)
+        pending = _Pending(loop)
+        self._idle.clear()
         res_r, res_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        spare_id = -1
 
         def kill(reason: str) -> None:
             if pending.killed_for is None:
                 pending.killed_for = reason
-            task = loop.create_task(self._signal(call_id, signal.SIGKILL))
+            task = loop.create_task(self._signal(spare_id, signal.SIGKILL))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
@@ -382,27 +480,31 @@ class Worker:
             err_r, loop, cap=cap, keep=_STREAM_TAIL, on_overflow=lambda: kill("stderr")
         )
         readers = (frame, out, err)
+        exited: dict[str, Any] | None = None
         try:
             try:
-                await self._send(
-                    {
-                        "op": "call",
-                        "id": call_id,
-                        "function": ref,
-                        "args": args,
-                        "limits": limits.for_child(),
-                        "fds": 3,
-                    },
+                spare_id = await self._start_in_spare(
+                    key,
+                    pending,
+                    {"id": 0, "function": ref, "args": args, "limits": child_limits, "fds": 3},
                     (res_w, out_w, err_w),
                 )
             finally:
                 for fd in (res_w, out_w, err_w):
                     os.close(fd)
+            if spare_id < 0:
+                return CallOutcome(
+                    "unavailable",
+                    message=f"the sandbox could not start tool {tool or ref!r}: "
+                    f"{self._spare_errors.get(key, 'the worker is not running')}",
+                    hint="the system may be out of processes or memory; try again",
+                    detail={"reason": "fork_failed"},
+                )
             try:
-                exited = await self._wait_exit(call_id, pending, limits)
+                exited = await self._wait_exit(spare_id, pending, limits)
             except asyncio.CancelledError:
                 pending.killed_for = pending.killed_for or "cancelled"
-                await asyncio.shield(self._kill_and_wait(call_id, pending))
+                await asyncio.shield(self._kill_and_wait(spare_id, pending))
                 raise
             await self._drain(readers)
         except (OSError, ConnectionError):
@@ -410,10 +512,37 @@ class Worker:
         finally:
             for reader in readers:
                 reader.close()
-            self._calls.pop(call_id, None)
+            self._calls.pop(spare_id, None)
             if not self._calls:
                 self._idle.set()
         return self._outcome(tool or ref, pending, exited, frame, out, err, limits, started)
+
+    async def _start_in_spare(
+        self,
+        key: _Key,
+        pending: _Pending,
+        message: dict[str, Any],
+        fds: tuple[int, int, int],
+    ) -> int:
+        """Hand the call to a spare; its id, or -1 when no spare could be had."""
+        for _attempt in range(_HANDOVER_ATTEMPTS):
+            spare = await self._take_spare(key)
+            if spare is None:
+                return -1
+            message["id"] = spare.spare_id
+            # Registered first: the exit can be reported before the send returns.
+            self._calls[spare.spare_id] = pending
+            try:
+                await self._hand_over(spare, encode_frame(encode_json(message)), fds)
+            except OSError:
+                # The spare died while waiting (killed from outside): take another.
+                self._calls.pop(spare.spare_id, None)
+                continue
+            finally:
+                spare.sock.close()
+            await self._send({"op": "taken", "spare": spare.spare_id, "key": list(key)})
+            return spare.spare_id
+        return -1
 
     def _outcome(
         self,
@@ -426,52 +555,44 @@ class Worker:
         limits: Limits,
         started: float,
     ) -> CallOutcome:
-        if exited is not None and exited.get("ev") == "failed":
-            outcome = CallOutcome(
-                "unavailable",
-                message=f"the sandbox could not start tool {tool!r}: {exited.get('message')}",
-                hint="the system may be out of processes or memory; try again",
-                detail={"reason": "fork_failed"},
-            )
-        else:
-            killed_for = pending.killed_for
-            if killed_for in ("result", "cancelled"):
-                killed_for = None
-            outcome = interpret(
-                tool=tool,
-                frame=frame.frame(),
-                status=None if exited is None else int(exited["status"]),
-                cpu_s=0.0 if exited is None else float(exited.get("cpu_s", 0.0)),
-                limits=limits,
-                killed_for=killed_for,
-                processes_limit_hit=bool(exited and exited.get("processes_limit_hit")),
-                workdir_limit_hit=bool(exited and exited.get("workdir_limit_hit")),
-            )
-            if exited is not None:
-                outcome.maxrss_kb = int(exited.get("maxrss_kb", 0))
-                outcome.child_ms = float(exited.get("child_ms", 0.0))
+        killed_for = pending.killed_for
+        if killed_for in ("result", "cancelled"):
+            killed_for = None
+        outcome = interpret(
+            tool=tool,
+            frame=frame.frame(),
+            status=None if exited is None else int(exited["status"]),
+            cpu_s=0.0 if exited is None else float(exited.get("cpu_s", 0.0)),
+            limits=limits,
+            killed_for=killed_for,
+            processes_limit_hit=bool(exited and exited.get("processes_limit_hit")),
+            workdir_limit_hit=bool(exited and exited.get("workdir_limit_hit")),
+        )
+        if exited is not None:
+            outcome.maxrss_kb = int(exited.get("maxrss_kb", 0))
+            outcome.child_ms = float(exited.get("child_ms", 0.0))
         outcome.stdout = out.text()
         outcome.stderr = err.text()
         outcome.duration_ms = (time.perf_counter() - started) * 1000
         return outcome
 
     async def _wait_exit(
-        self, call_id: int, pending: _Pending, limits: Limits
+        self, spare_id: int, pending: _Pending, limits: Limits
     ) -> dict[str, Any] | None:
         try:
             return await asyncio.wait_for(asyncio.shield(pending.exited), limits.timeout_s)
         except TimeoutError:
             pass
         pending.killed_for = pending.killed_for or "timeout"
-        await self._signal(call_id, signal.SIGTERM)
+        await self._signal(spare_id, signal.SIGTERM)
         try:
             return await asyncio.wait_for(asyncio.shield(pending.exited), limits.grace_s)
         except TimeoutError:
             pass
-        return await self._kill_and_wait(call_id, pending)
+        return await self._kill_and_wait(spare_id, pending)
 
-    async def _kill_and_wait(self, call_id: int, pending: _Pending) -> dict[str, Any] | None:
-        await self._signal(call_id, signal.SIGKILL)
+    async def _kill_and_wait(self, spare_id: int, pending: _Pending) -> dict[str, Any] | None:
+        await self._signal(spare_id, signal.SIGKILL)
         try:
             return await asyncio.wait_for(asyncio.shield(pending.exited), _KILL_WAIT_S)
         except TimeoutError:
@@ -482,9 +603,11 @@ class Worker:
             await self.aclose()
             return None
 
-    async def _signal(self, call_id: int, signum: int) -> None:
+    async def _signal(self, spare_id: int, signum: int) -> None:
+        if spare_id < 0:
+            return
         with contextlib.suppress(OSError, ConnectionError):
-            await self._send({"op": "signal", "id": call_id, "signal": int(signum)})
+            await self._send({"op": "signal", "spare": spare_id, "signal": int(signum)})
 
     async def _drain(self, readers: tuple[FrameReader, StreamReader, StreamReader]) -> None:
         """Collect what the pipes still hold; every writer is normally gone by now."""
@@ -493,3 +616,8 @@ class Worker:
         await asyncio.wait(waiters, timeout=1.0 if pidns else 0.05)
         for reader in readers:
             reader.drain_now()
+
+
+def _key(value: Any) -> _Key:
+    workdir_mb, processes = value
+    return float(workdir_mb), int(processes)

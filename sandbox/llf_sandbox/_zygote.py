@@ -3,27 +3,38 @@
 Started by the host as ``python -I -S -c <bootstrap>`` with a scrubbed
 environment, it imports only the standard library, this package's child-side
 modules and the plugin's tool modules. It is single-threaded: one ``select``
-loop over the control socket and one pidfd per running call.
+loop over the control socket and one pidfd per child.
 
 Set-up, once: die with the host; a private mount namespace and an empty network
 namespace (when the plugin has no network grant); import the tool functions;
-compile the seccomp filter; create the cgroup pool. Per call: ``fork`` (into a
-fresh pid namespace, the call being its pid 1, so its exit kills everything it
-started) and run :func:`llf_sandbox._child.run_call` in the child.
+compile the seccomp filter; create the cgroup pool.
+
+Calls run in *spares*: children forked (into a fresh pid namespace, the call
+being its pid 1, so its exit kills everything it started) and confined ahead of
+time by :func:`llf_sandbox._child.run_spare`. Each spare waits on its own
+socket, whose other end goes to the host: the host hands a call (arguments and
+the call's three pipe ends) straight to a spare that fits the call's limits, and
+tells the worker, which forks the next spare while the call runs. The fork and
+the confinement, most of a call's cost, are off the call's path, and so is this
+process. A spare is made for a *key*, the two limits that must be fixed before
+the call arrives: the tmpfs size (``workdir_mb``) and ``pids.max``
+(``processes``).
 
 Control messages (see :mod:`llf_sandbox._wire`)::
 
     host -> worker  {"op": "init", ...spec}                  (first message)
-                    {"op": "call", "id", "function", "args", "limits", "fds": 3}
-                    {"op": "signal", "id", "signal"}
+                    {"op": "spare", "key"}                   (fork one now)
+                    {"op": "taken", "spare", "key"}          (a call went to it)
+                    {"op": "signal", "spare", "signal"}
                     {"op": "shutdown"}
     worker -> host  {"ev": "ready", "pid", "layers", "imports"}
-                    {"ev": "exited", "id", "status", "cpu_s", "maxrss_kb",
+                    {"ev": "spare", "spare", "key", "fds": 1} + its socket
+                    {"ev": "spare_failed", "key", "message"} (could not fork)
+                    {"ev": "exited", "spare", "status", "cpu_s", "maxrss_kb",
                      "processes_limit_hit", "workdir_limit_hit"}
-                    {"ev": "failed", "id", "message"}        (could not fork)
 """
 
-# ruff: noqa: PTH102, PTH110, PTH118, PTH120
+# ruff: noqa: PTH102, PTH106, PTH110, PTH118, PTH120
 # The worker side uses os.path: pathlib (and its imports) would grow the warm
 # worker that every call forks from.
 
@@ -43,13 +54,14 @@ from . import _seccomp
 from . import _syscalls
 from ._cgroup import CgroupPool
 from ._cgroup import CgroupSlot
-from ._child import ChildPlan
+from ._child import SparePlan
 from ._child import WorkerConfig
 from ._child import install_handlers
-from ._child import run_call
+from ._child import run_spare
 from ._classify import ActionLog
 from ._wire import ControlReader
 from ._wire import send_message
+from ._wire import spare_key
 from ._worker_setup import Quiet
 from ._worker_setup import become_namespace_init
 from ._worker_setup import enter_user_namespace
@@ -70,27 +82,41 @@ __all__ = ["main"]
 _POLL_WORKDIR_S = 0.2
 
 
-class _Running:
+class _Child:
+    """A forked child: a spare, then (once ``taken``) a call in progress."""
+
     __slots__ = (
-        "call_id",
+        "key",
         "limit_bytes",
         "pid",
         "pidfd",
         "slot",
+        "spare_id",
         "started",
+        "taken",
         "workdir",
         "workdir_hit",
     )
 
     def __init__(
-        self, call_id: int, pid: int, pidfd: int, slot: CgroupSlot | None, workdir: str | None
+        self,
+        spare_id: int,
+        pid: int,
+        pidfd: int,
+        slot: CgroupSlot | None,
+        workdir: str | None,
+        key: tuple[float, int],
     ) -> None:
-        self.call_id = call_id
+        self.spare_id = spare_id
         self.pid = pid
         self.pidfd = pidfd
         self.slot = slot
+        #: The per-call directory to remove afterwards (None in tmpfs mode).
         self.workdir = workdir
-        self.limit_bytes = 0
+        #: (workdir_mb, processes): the limits fixed before the call arrives.
+        self.key = key
+        self.limit_bytes = int(key[0] * 1024 * 1024)
+        self.taken = False
         self.workdir_hit = False
         self.started = time.perf_counter()
 
@@ -106,9 +132,13 @@ class Zygote:
         self.layers: dict[str, Any] = {}
         self.pool: CgroupPool | None = None
         self.own_pidns: int | None = None
-        self.running: dict[int, _Running] = {}
+        #: Every forked child (spares and calls) by pidfd (or -pid without one).
+        self.children: dict[int, _Child] = {}
         self.real_root = os.geteuid() == 0
-        self.by_id: dict[int, _Running] = {}
+        self.by_spare: dict[int, _Child] = {}
+        #: Fork the next spare when a call takes one (False: only when asked).
+        self.prefork = True
+        self._spare_ids = 0
         #: Read-only tmpfs holding the per-call mount point (tmpfs mode).
         self.box: str | None = None
 
@@ -280,46 +310,59 @@ class Zygote:
         else:
             layers["seccomp"] = "not requested"
 
-    # -- calls ---------------------------------------------------------------------
-    def start_call(self, message: dict[str, Any], fds: list[int]) -> None:
-        """Fork the child for one call."""
-        call_id = int(message["id"])
-        limits = message.get("limits") or {}
-        slot: CgroupSlot | None = None
+    # -- spares and calls ----------------------------------------------------------
+    def fork_spare(self, key: tuple[float, int]) -> None:
+        """Fork a child that confines itself, and give the host its socket."""
+        workdir_mb, processes = key
+        self._spare_ids += 1
+        spare_id = self._spare_ids
+        slot = self.pool.acquire(processes) if self.pool is not None else None
         workdir = self.config.workdir
         per_call_dir: str | None = None
+        mine: socket.socket | None = None
         try:
-            if self.pool is not None:
-                slot = self.pool.acquire(int(limits.get("processes") or 64))
             if not self.config.mount_workdir:
-                per_call_dir = os.path.join(workdir, f"call-{call_id}")
+                per_call_dir = os.path.join(workdir, f"call-{spare_id}")
                 os.mkdir(per_call_dir, 0o700)
                 workdir = per_call_dir
-            plan = ChildPlan(
-                message, fds, cgroup_fd=slot.procs_fd if slot else None, workdir=workdir
+            mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            plan = SparePlan(
+                theirs,
+                cgroup_fd=slot.procs_fd if slot else None,
+                workdir=workdir,
+                workdir_mb=workdir_mb,
             )
-            forked_at = time.perf_counter()
-            pid = self._fork(plan)
+            try:
+                pid = self._fork(plan, mine)
+            finally:
+                theirs.close()
         except OSError as exc:
+            if mine is not None:
+                mine.close()
             if slot is not None and self.pool is not None:
                 self.pool.release(slot)
-            self._send({"ev": "failed", "id": call_id, "message": f"cannot start: {exc}"})
-            return
-        finally:
-            for fd in fds:
+            if per_call_dir is not None:
                 with Quiet(OSError):
-                    os.close(fd)
+                    os.rmdir(per_call_dir)
+            self._send({"ev": "spare_failed", "key": list(key), "message": f"cannot fork: {exc}"})
+            return
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
             pidfd = -1
-        running = _Running(call_id, pid, pidfd, slot, per_call_dir)
-        running.started = forked_at
-        running.limit_bytes = int(float(limits.get("workdir_mb") or 128) * 1024 * 1024)
-        self.running[pidfd if pidfd >= 0 else -pid] = running
-        self.by_id[call_id] = running
+        child = _Child(spare_id, pid, pidfd, slot, per_call_dir, key)
+        self.children[pidfd if pidfd >= 0 else -pid] = child
+        self.by_spare[spare_id] = child
+        try:
+            send_message(
+                self.sock,
+                {"ev": "spare", "spare": spare_id, "key": list(key), "fds": 1},
+                [mine.fileno()],
+            )
+        finally:
+            mine.close()  # the host holds the only other end; the spare exits if it goes
 
-    def _fork(self, plan: ChildPlan) -> int:
+    def _fork(self, plan: SparePlan, mine: socket.socket) -> int:
         if self.own_pidns is not None:
             _syscalls.unshare(_syscalls.CLONE_NEWPID)
         try:
@@ -329,68 +372,79 @@ class Zygote:
                 _syscalls.setns(self.own_pidns, _syscalls.CLONE_NEWPID)
             raise
         if pid == 0:
-            run_call(plan, self.config)
+            mine.detach()  # closed with every other inherited fd; never by GC
+            run_spare(plan, self.config)
         if self.own_pidns is not None:
             _syscalls.setns(self.own_pidns, _syscalls.CLONE_NEWPID)
         return pid
 
-    def signal_call(self, call_id: int, signum: int) -> None:
-        """Send ``signum`` to a call (SIGKILL to its pid 1 ends its whole namespace)."""
-        running = self.by_id.get(call_id)
-        if running is None:
+    def taken(self, spare_id: int, key: tuple[float, int]) -> None:
+        """The host handed a call to a spare: start the clock, fork its successor."""
+        child = self.by_spare.get(spare_id)
+        if child is not None:  # None: a quick call already ended (and was reaped)
+            child.taken = True
+            child.started = time.perf_counter()
+        if self.prefork and not any(c.key == key and not c.taken for c in self.by_spare.values()):
+            # Prepare the next call's process while this one runs.
+            self.fork_spare(key)
+
+    def signal_spare(self, spare_id: int, signum: int) -> None:
+        """Send ``signum`` to a child (SIGKILL to its pid 1 ends its whole namespace)."""
+        child = self.by_spare.get(spare_id)
+        if child is None:
             return
         with Quiet(OSError):
-            if running.pidfd >= 0:
-                signal.pidfd_send_signal(running.pidfd, signum)
+            if child.pidfd >= 0:
+                signal.pidfd_send_signal(child.pidfd, signum)
             else:
-                os.kill(running.pid, signum)
+                os.kill(child.pid, signum)
         if self.own_pidns is None:
             # No pid namespace: the session is the best handle we have.
             with Quiet(OSError):
-                os.killpg(running.pid, signum)
-            if signum == signal.SIGKILL and running.slot is not None:
-                running.slot.kill_all()
+                os.killpg(child.pid, signum)
+            if signum == signal.SIGKILL and child.slot is not None:
+                child.slot.kill_all()
 
     def reap(self, key: int) -> None:
-        """A call's process exited: collect it and tell the host."""
-        running = self.running.pop(key)
-        self.by_id.pop(running.call_id, None)
-        _, status, usage = os.wait4(running.pid, 0)
-        if self.own_pidns is None and running.slot is not None:
+        """A child exited: collect it and tell the host how it ended."""
+        child = self.children.pop(key)
+        self.by_spare.pop(child.spare_id, None)
+        _, status, usage = os.wait4(child.pid, 0)
+        if self.own_pidns is None and child.slot is not None:
             # No pid namespace did the teardown: empty the cgroup before saying "ended".
-            running.slot.kill_until_empty()
-        if running.pidfd >= 0:
-            os.close(running.pidfd)
+            child.slot.kill_until_empty()
+        if child.pidfd >= 0:
+            os.close(child.pidfd)
         hit = False
-        if running.slot is not None and self.pool is not None:
-            hit = running.slot.limit_hit()
+        if child.slot is not None and self.pool is not None:
+            hit = child.slot.limit_hit()
             # With a pid namespace the cgroup is empty once pid 1 is reaped.
-            self.pool.release(running.slot, check=self.own_pidns is None)
-        if running.workdir:
+            self.pool.release(child.slot, check=self.own_pidns is None)
+        if child.workdir:
             import shutil
 
-            shutil.rmtree(running.workdir, ignore_errors=True)
+            shutil.rmtree(child.workdir, ignore_errors=True)
         self._send(
             {
                 "ev": "exited",
-                "id": running.call_id,
+                "spare": child.spare_id,
                 "status": status,
                 "cpu_s": round(usage.ru_utime + usage.ru_stime, 4),
                 "maxrss_kb": usage.ru_maxrss,
-                "child_ms": round((time.perf_counter() - running.started) * 1000, 3),
+                "child_ms": round((time.perf_counter() - child.started) * 1000, 3),
                 "processes_limit_hit": hit,
-                "workdir_limit_hit": running.workdir_hit,
+                "workdir_limit_hit": child.workdir_hit,
             }
         )
 
     def check_workdirs(self) -> None:
         """Without a tmpfs per call, enforce the working-directory byte budget by polling."""
-        for running in list(self.running.values()):
-            if not running.workdir or running.workdir_hit:
+        for child in list(self.children.values()):
+            if not child.taken or not child.workdir or child.workdir_hit:
                 continue
-            if tree_size(running.workdir, running.limit_bytes) > running.limit_bytes:
-                running.workdir_hit = True
-                self.signal_call(running.call_id, signal.SIGKILL)
+            if tree_size(child.workdir, child.limit_bytes) > child.limit_bytes:
+                child.workdir_hit = True
+                self.signal_spare(child.spare_id, signal.SIGKILL)
 
     # -- loop ----------------------------------------------------------------------
     def _send(self, message: dict[str, Any]) -> None:
@@ -398,11 +452,18 @@ class Zygote:
 
     def handle(self, message: dict[str, Any], fds: list[int]) -> bool:
         """Act on one control message; False means shut down."""
+        for fd in fds:  # the host never sends any
+            with Quiet(OSError):
+                os.close(fd)
         op = message.get("op")
-        if op == "call":
-            self.start_call(message, fds)
+        if op == "taken":
+            workdir_mb, processes = message["key"]
+            self.taken(int(message["spare"]), (float(workdir_mb), int(processes)))
+        elif op == "spare":
+            workdir_mb, processes = message["key"]
+            self.fork_spare((float(workdir_mb), int(processes)))
         elif op == "signal":
-            self.signal_call(int(message["id"]), int(message["signal"]))
+            self.signal_spare(int(message["spare"]), int(message["signal"]))
         elif op == "shutdown":
             return False
         return True
@@ -411,9 +472,10 @@ class Zygote:
         """Run until the host closes the control socket or asks to shut down."""
         fileno = self.sock.fileno()
         while True:
-            timeout = _POLL_WORKDIR_S if (self.running and not self.config.mount_workdir) else None
-            watched = [fileno, *[k for k in self.running if k >= 0]]
-            if any(k < 0 for k in self.running) and timeout is None:
+            polling = not self.config.mount_workdir and any(c.taken for c in self.children.values())
+            timeout = _POLL_WORKDIR_S if polling else None
+            watched = [fileno, *[k for k in self.children if k >= 0]]
+            if any(k < 0 for k in self.children) and timeout is None:
                 timeout = 0.05
             try:
                 ready, _, _ = select.select(watched, [], [], timeout)
@@ -421,7 +483,7 @@ class Zygote:
                 continue
             for key in [k for k in ready if k != fileno]:
                 self.reap(key)
-            for key in [k for k in self.running if k < 0]:
+            for key in [k for k in self.children if k < 0]:
                 if os.waitid(os.P_PID, -key, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                     self.reap(key)
             if not self.config.mount_workdir:
@@ -444,10 +506,10 @@ class Zygote:
         return all(self.handle(message, fds) for message, fds in self.reader.messages())
 
     def shutdown(self) -> None:
-        """Kill every running call, reap it, remove the cgroups."""
-        for running in list(self.running.values()):
-            self.signal_call(running.call_id, signal.SIGKILL)
-        for key in list(self.running):
+        """Kill every child (calls and spares), reap them, remove the cgroups."""
+        for child in list(self.children.values()):
+            self.signal_spare(child.spare_id, signal.SIGKILL)
+        for key in list(self.children):
             with Quiet(OSError):
                 self.reap(key)
         self.reader.close_pending()
@@ -492,6 +554,10 @@ def main(control_fd: int) -> None:
     # Objects that exist now are never collected again: the GC of a forked child
     # would otherwise touch (and copy) every page of them.
     gc.freeze()
+    zygote.prefork = bool(spec.get("prefork", True))
+    first = spec.get("spare_limits")
+    if zygote.prefork and isinstance(first, dict):
+        zygote.fork_spare(spare_key(first))
     try:
         zygote.serve()
     except OSError as exc:

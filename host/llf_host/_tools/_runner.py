@@ -28,7 +28,6 @@ from typing import final
 import msgspec
 from msgspec import structs
 
-from llf_sandbox import DEFAULT_LIMITS
 from llf_sandbox import CallOutcome
 from llf_sandbox import Limits
 
@@ -86,10 +85,7 @@ class ToolRunner:
     # -- what is registered --------------------------------------------------------
     def limits_for(self, tool: Tool) -> Limits:
         """Defaults < ``[sandbox.limits]`` < the plugin's limits < ``[sandbox.tools.<n>]``."""
-        limits = DEFAULT_LIMITS.merged(self.settings.limits)
-        if tool.limits is not None:
-            limits = limits.merged(structs.asdict(tool.limits))
-        return limits.merged(self.settings.tool(tool.name).limits)
+        return self.settings.limits_for(tool)
 
     def effective_tool(self, tool: Tool) -> Tool:
         """``tool`` with the user's ``confirm``/``log_arguments`` overrides applied."""

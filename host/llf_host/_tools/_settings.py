@@ -7,6 +7,7 @@ Example::
     concurrency = 4               # calls of one tool at a time (default for every tool)
     rate_per_minute = 120         # token bucket per tool (default: unlimited)
     approval_timeout_s = 300
+    prefork = true                # keep a confined child ready for the next call
 
     [sandbox.limits]              # defaults for every tool (see llf_sandbox.Limits)
     timeout_s = 30
@@ -30,11 +31,15 @@ from typing import Any
 from typing import final
 
 import msgspec
+from msgspec import structs
 
+from llf_sandbox import DEFAULT_LIMITS
 from llf_sandbox import LAYERS
 from llf_sandbox import LIMIT_NAMES
+from llf_sandbox import Limits
 
 from .._config import Config
+from .._contracts import Tool
 from .._errors import ConfigError
 
 __all__ = ["GrantConfig", "SandboxSettings", "ToolOverride", "load_settings"]
@@ -63,6 +68,7 @@ class SandboxSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
 
     allow_degraded: bool = False
     python: str | None = None
+    prefork: bool = True
     required_layers: list[str] | None = None
     approval_timeout_s: float = 300.0
     max_arguments_kb: int = 1024
@@ -75,6 +81,13 @@ class SandboxSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     def tool(self, name: str) -> ToolOverride:
         """The user's overrides for tool ``name`` (empty when none)."""
         return self.tools.get(name) or ToolOverride()
+
+    def limits_for(self, tool: Tool) -> Limits:
+        """Defaults < ``[sandbox.limits]`` < the plugin's limits < ``[sandbox.tools.<n>]``."""
+        limits = DEFAULT_LIMITS.merged(self.limits)
+        if tool.limits is not None:
+            limits = limits.merged(structs.asdict(tool.limits))
+        return limits.merged(self.tool(tool.name).limits)
 
 
 def _check_limits(limits: dict[str, float], field: str, path: str) -> None:

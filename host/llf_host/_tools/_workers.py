@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from llf_sandbox import LAYERS
+from llf_sandbox import Limits
 from llf_sandbox import Worker
 from llf_sandbox import WorkerSpec
 from llf_sandbox import WorkerStartError
+from llf_sandbox import spare_key
 from llf_sandbox.probe import ProbeReport
 from llf_sandbox.probe import probe
 
@@ -54,6 +56,15 @@ def required_layers(settings: SandboxSettings, grants: EffectiveGrants) -> list[
 
 def _applied(value: Any) -> bool:
     return value is True or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
+def _commonest_limits(limits: list[Limits]) -> Limits | None:
+    """The limits most of a plugin's tools run with: the first spare is made for them."""
+    if not limits:
+        return None
+    keys = [spare_key(item.for_child()) for item in limits]
+    best = max(keys, key=keys.count)
+    return limits[keys.index(best)]
 
 
 def _functions_and_packages(
@@ -154,6 +165,10 @@ class WorkerPool:
             {e.obj.function for e in self.host.registry.tools.values() if e.plugin == plugin}
         )
         functions, packages, paths = _functions_and_packages(record, refs)
+        tools = sorted(
+            (e.obj for e in self.host.registry.tools.values() if e.plugin == plugin),
+            key=lambda tool: tool.name,
+        )
         grants = effective_grants(record.manifest, self.settings.grants.get(plugin))
         report = await asyncio.get_running_loop().run_in_executor(None, self.probe_report)
         n = next(_counter)
@@ -177,6 +192,8 @@ class WorkerPool:
                 else None
             ),
             environ=dict(self.host.environ),
+            prefork=self.settings.prefork,
+            spare_limits=_commonest_limits([self.settings.limits_for(t) for t in tools]),
         )
         worker = Worker(spec)
         try:

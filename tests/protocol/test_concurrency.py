@@ -71,6 +71,40 @@ async def test_plugin_concurrency_limit_queues_calls(serve_home: Path) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def test_compared_models_take_the_plugin_slot_like_chats(serve_home: Path) -> None:
+    env = serve_environ(serve_home, LLF_HOST__HOST__PLUGIN_CONCURRENCY="1")
+    async with await AsyncClient.spawn("--no-watch", env=env) as limited:
+        await limited.initialize()
+        slow = asyncio.ensure_future(limited.request("chat/complete", slow_chat(60)))
+
+        async def health_shows(in_flight: int) -> dict[str, Any]:
+            while True:
+                health = await limited.request("host/health")
+                if health["in_flight"] == in_flight and health["plugin_calls"]:
+                    return health
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(health_shows(1), 10)
+        # The slow chat holds the plugin's only slot: both compared models wait.
+        compare = asyncio.ensure_future(
+            limited.request(
+                "chat/compare",
+                {
+                    "models": ["mock/echo", "mock/fail"],
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            )
+        )
+        health = await asyncio.wait_for(health_shows(2), 10)
+        assert health["plugin_calls"] == {"mockprov": 1}
+        await limited.request("host/echo", {"value": "a round trip later"})
+        assert not compare.done()
+        slow.cancel()
+        answers = await asyncio.wait_for(compare, 10)
+        assert [r["ok"] for r in answers["results"]] == [True, False]
+        await asyncio.gather(slow, return_exceptions=True)
+
+
 async def test_cancel_slow_handler_while_others_flow(raw_server: RawServer) -> None:
     await raw_server.initialize()
     slow = raw_server.request("chat/complete", slow_chat(60))

@@ -69,9 +69,24 @@ def cli(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Exit codes: 0 success, 1 failure (or end of input at a prompt), 2 usage
+    error, 130 interrupted (Ctrl-C), as shells expect after SIGINT.
+    """
     try:
-        cli.main(args=argv, prog_name="llf-host")
+        code = cli.main(args=argv, prog_name="llf-host", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            sys.stderr.write("interrupted\n")
+            sys.exit(130)
+        sys.stderr.write("Aborted!\n")
+        sys.exit(1)
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    # ``ctx.exit(n)`` returns n here; a command's own return value is not a code.
+    sys.exit(code if isinstance(code, int) else 0)

@@ -11,6 +11,7 @@ caller has seen output, after which no fallback is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Awaitable
 from collections.abc import Callable
@@ -137,12 +138,15 @@ class Attempt:
         limiter: EndpointLimiter | None,
         limiter_tokens: int,
         priority: int,
+        plugin_slot: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> ChatResult:
-        """Wait for the endpoint, then stream the chat through :meth:`forward`."""
+        """Wait for the endpoint, then for a slot in its plugin (``[host]
+        plugin_concurrency``), then stream the chat through :meth:`forward`."""
         if limiter is not None:
             self.permit = await limiter.acquire(limiter_tokens, priority=priority)
         req = structs.replace(request, model=self.model_id, model_id=self.model_id)
-        return await stream_chat(registry, req, on_chunk=self.forward)
+        async with plugin_slot or contextlib.nullcontext():
+            return await stream_chat(registry, req, on_chunk=self.forward)
 
     def partial_tokens(self, prompt_tokens: int) -> int:
         """Estimated tokens spent by a call that failed mid-stream."""

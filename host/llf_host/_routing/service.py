@@ -31,6 +31,7 @@ from .._errors import BudgetExceededError
 from .._errors import LLMError
 from .._errors import QueueFullError
 from .._errors import RateLimitedError
+from .._plugin_limit import plugin_slot
 from .._types import ChatChunk
 from .._types import ChatOptions
 from .._types import ChatRequest
@@ -349,6 +350,7 @@ class Router:
                 limiter=limiter,
                 limiter_tokens=prompt_tokens + (max_tokens or 0),
                 priority=priority,
+                plugin_slot=plugin_slot(self.host, entry.plugin) if entry else None,
             )
         except BaseException as exc:
             spent = attempt.partial_tokens(prompt_tokens)

@@ -8,7 +8,6 @@ may ignore the stream (deliberately unlike LSP's partialResultToken rule).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import msgspec
@@ -21,7 +20,6 @@ from ..._types import ChatResult
 from ..._types import Message
 from ..._types import ToolDefinition
 from ..dispatcher import InvalidParams
-from ..dispatcher import plugin_slot
 from ..registry import RequestContext
 from ..registry import rpc_method
 
@@ -100,9 +98,6 @@ async def complete(ctx: RequestContext, params: ChatCompleteParams) -> ChatResul
                 "messages", "the conversation is empty", hint="send the first message"
             )
         request = msgspec.structs.replace(request, messages=turn.messages)
-    registry = ctx.host.registry
-    routed = params.task is not None or params.route is not None or not params.model
-    plugin = None if routed else registry.resolve_model(params.model)[0].plugin
     on_chunk = None
     if params.stream is not None:
         token = params.stream.token
@@ -112,12 +107,11 @@ async def complete(ctx: RequestContext, params: ChatCompleteParams) -> ChatResul
             if value is not None:
                 await ctx.progress(token, value)
 
-    router = get_router(ctx.host)
-    slot = plugin_slot(ctx.host, plugin) if plugin is not None else contextlib.nullcontext()
-    async with slot:
-        result = await router.chat(
-            request, task=params.task, route=params.route, budget=params.budget, on_chunk=on_chunk
-        )
+    # The router takes the model's plugin slot ([host] plugin_concurrency) itself,
+    # for whichever model serves the request (routed, fallbacks, chat/compare).
+    result = await get_router(ctx.host).chat(
+        request, task=params.task, route=params.route, budget=params.budget, on_chunk=on_chunk
+    )
     if turn is not None:
         from ..._memory import record_assistant
 

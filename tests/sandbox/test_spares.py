@@ -44,6 +44,19 @@ def touch(name):
 def nap(seconds):
     time.sleep(seconds)
     return seconds
+
+
+def fds():
+    import fcntl
+
+    found = []
+    for fd in range(1024):
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            continue
+        found.append([fd, bool(flags & fcntl.FD_CLOEXEC)])
+    return {"fds": found, "stdin": os.read(0, 16).decode()}
 """
 
 LIMITS = Limits(timeout_s=20)
@@ -94,7 +107,7 @@ def make_spec(tmp_path: Path, **options: object) -> WorkerSpec:
     return WorkerSpec(
         plugin=name,
         functions={
-            ref: ("_llf_tools.spares.tools", ref) for ref in ("add", "fill", "touch", "nap")
+            ref: ("_llf_tools.spares.tools", ref) for ref in ("add", "fill", "touch", "nap", "fds")
         },
         packages={"_llf_tools.spares": [str(plugin)]},
         plugin_paths=[str(plugin)],
@@ -143,6 +156,18 @@ async def test_each_call_gets_the_working_directory_size_of_its_own_limits(worke
 async def test_every_call_starts_in_an_empty_working_directory(worker):
     assert (await worker.call("touch", {"name": "first"}, LIMITS)).result == ["first"]
     assert (await worker.call("touch", {"name": "second"}, LIMITS)).result == ["second"]
+
+
+async def test_a_call_holds_only_its_stdio_and_its_result_channel(worker):
+    # Nothing of the worker or of the spare's hand-over survives: no control
+    # socket, no spare socket, no cgroup or Landlock fd; fd 3 closes on exec.
+    outcome = await worker.call("fds", {}, LIMITS)
+
+    assert outcome.ok, outcome
+    assert outcome.result == {
+        "fds": [[0, False], [1, False], [2, False], [3, True]],
+        "stdin": "",
+    }
 
 
 async def test_a_spare_killed_while_waiting_is_replaced(worker):

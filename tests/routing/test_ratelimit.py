@@ -206,6 +206,20 @@ async def test_router_falls_back_when_the_local_queue_is_full(routed):
     assert snapshot["key"] == "local" and snapshot["queue_full"] == 1
 
 
+async def test_configured_limits_are_shown_before_the_first_request(routed):
+    config = {"routing": {"limits": {"local": {"rpm": 30, "max_concurrency": 2}}}}
+    r = await routed(config)
+
+    (snapshot,) = r.router.state()["limits"]
+
+    assert snapshot["key"] == "local"
+    assert snapshot["limits"] == {"rpm": 30, "max_concurrency": 2}
+    assert snapshot["active"] == 0 and snapshot["granted"] == 0
+    await r.router.chat(ask(model="local/a"))
+    (after,) = r.router.state()["limits"]
+    assert after["granted"] == 1
+
+
 async def test_direct_request_over_the_rate_gets_retry_after(routed):
     config = {"routing": {"limits": {"local": {"rpm": 1, "max_wait_s": 0}}}}
     r = await routed(config)

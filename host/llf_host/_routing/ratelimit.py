@@ -375,7 +375,11 @@ class LimiterSet:
         return limiter
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Every limiter's state."""
+        """Every configured endpoint's state, used yet or not (a limiter is cheap and
+        starts nothing until a request waits)."""
+        for key, settings in self.settings.items():
+            if key not in self._limiters:
+                self._limiters[key] = EndpointLimiter(key, settings, clock=self._clock)
         return [limiter.snapshot() for limiter in self._limiters.values()]
 
     async def aclose(self) -> None:

@@ -42,6 +42,7 @@ from ._plugins import disabled_record
 from ._plugins import failure_record
 from ._registry import Registry
 from ._types import AuditEvent
+from ._validated_configs import ValidatedConfigs
 
 __all__ = ["ALLOW_ENV", "Host"]
 
@@ -163,6 +164,7 @@ class Host:
                 config=self.config,
                 data_dir=self.paths.data_dir / "plugin-data",
                 keys=self.keys,
+                validated=ValidatedConfigs(self.paths.cache_dir / "config-valid.txt"),
             )
         return self._loader
 

@@ -44,6 +44,7 @@ from ._importer import unimport
 from ._manifest import Manifest
 from ._memory_contract import MemoryBackend
 from ._registry import Contributions
+from ._validated_configs import ValidatedConfigs
 
 if TYPE_CHECKING:
     from ._config import Config
@@ -187,11 +188,14 @@ class PluginLoader:
         config: Config,
         data_dir: Path,
         keys: KeySource | None = None,
+        validated: ValidatedConfigs | None = None,
     ) -> None:
         self.pm = pm
         self.config = config
         self.data_dir = data_dir
         self.keys = keys
+        #: Config sections that passed their schema before (skips jsonschema).
+        self.validated = validated or ValidatedConfigs(None)
         self._loads = itertools.count(1)
 
     # -- import and register ---------------------------------------------------------
@@ -313,13 +317,18 @@ class PluginLoader:
             return
         section = self.config.plugin_section(record.name)
         if not section and not manifest.config_schema.get("required"):
-            # Nothing to validate: skip importing jsonschema (~30 ms of cold start).
+            # Nothing to validate: skip importing jsonschema (~50 ms of cold start).
             return
+        digest = self.validated.digest(manifest.config_schema, section)
+        if self.validated.known(digest):
+            return  # this exact section passed this exact schema before
         import jsonschema
 
         validator = jsonschema.Draft202012Validator(manifest.config_schema)
         errors = sorted(validator.iter_errors(section), key=lambda e: list(e.path))
-        if errors:
+        if not errors:
+            self.validated.remember(digest)
+        else:
             err = errors[0]
             field = ".".join(str(p) for p in err.path) or "(section)"
             from ._errors import ConfigError

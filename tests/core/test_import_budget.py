@@ -107,3 +107,35 @@ def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
     plugins = report["plugins"]
     assert isinstance(plugins, dict) and plugins.get("eager_http") == "ok"
     assert "httpx" in report["loaded"]  # type: ignore[operator]
+
+
+def _configure(home: Path, text: str) -> None:
+    config = home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text)
+
+
+def test_a_config_section_is_validated_once_then_start_skips_jsonschema(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _configure(home, "[plugins.audit_log]\nbatch_size = 8\n")
+
+    first = start_host_in_fresh_interpreter(home)
+    second = start_host_in_fresh_interpreter(home)
+
+    assert first["plugins"]["audit_log"] == "ok"  # type: ignore[index]
+    assert "jsonschema" in first["loaded"]  # type: ignore[operator]
+    assert second["plugins"]["audit_log"] == "ok"  # type: ignore[index]
+    assert second["loaded"] == []
+    # A changed section is validated again.
+    _configure(home, "[plugins.audit_log]\nbatch_size = 9\n")
+    assert "jsonschema" in start_host_in_fresh_interpreter(home)["loaded"]  # type: ignore[operator]
+
+
+def test_an_invalid_config_section_fails_on_every_start(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _configure(home, '[plugins.audit_log]\nbatch_size = "many"\n')
+
+    for _ in range(2):
+        report = start_host_in_fresh_interpreter(home)
+        assert report["plugins"]["audit_log"] == "failed"  # type: ignore[index]
+        assert "jsonschema" in report["loaded"]  # type: ignore[operator]

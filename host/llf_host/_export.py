@@ -31,7 +31,6 @@ from ._export_format import FORMAT_NAME
 from ._export_format import FORMAT_VERSION
 from ._export_format import decode_export
 from ._export_format import parents_first
-from ._export_format import read_export_file
 from ._guard import call_guarded
 from ._memory_contract import ConversationExport
 from ._memory_contract import MemoryBackend
@@ -55,7 +54,6 @@ __all__ = [
     "list_formats",
     "memory_backend",
     "parents_first",
-    "read_export_file",
     "write_export_file",
 ]
 

@@ -9,7 +9,6 @@ cycles) so a backend can store it. docs/exporters.md describes the format.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from typing import Final
 
@@ -19,7 +18,7 @@ from ._errors import MemoryStoreError
 from ._memory_contract import ConversationExport
 from ._memory_contract import StoredMessage
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "decode_export", "parents_first", "read_export_file"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "decode_export", "parents_first"]
 
 #: ``format`` of the JSON export document.
 FORMAT_NAME: Final = "llf-host-export"
@@ -81,19 +80,6 @@ def decode_export(data: bytes, *, source: str = "the import") -> list[Conversati
             field=field,
         ) from None
     return document.conversations
-
-
-def read_export_file(path: Path) -> list[ConversationExport]:
-    """Read and check a JSON export file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MemoryStoreError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            hint="check the path and its permissions",
-            path=str(path),
-        ) from None
-    return decode_export(data, source=str(path))
 
 
 def parents_first(messages: list[StoredMessage]) -> list[StoredMessage]:

@@ -43,7 +43,7 @@ from ._types import ToolCall
 if TYPE_CHECKING:
     from ._host import Host
 
-__all__ = ["EXPORT_VERSION", "import_conversations", "read_import_file"]
+__all__ = ["EXPORT_VERSION", "decode_import", "import_conversations", "read_import_file"]
 
 #: The version of this host's JSON export format that can be imported.
 EXPORT_VERSION = 1
@@ -212,20 +212,29 @@ def read_import_file(path: Path) -> list[ConversationExport]:
             hint="check the path and its permissions",
             file=str(path),
         ) from None
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        return _from_lines(data, path)
+    return decode_import(data, path)
+
+
+def decode_import(data: bytes, source: Path) -> list[ConversationExport]:
+    """Every conversation in ``data`` (any accepted shape, see the module docstring).
+
+    ``source`` names the data in errors and titles untitled conversations; a
+    ``.jsonl``/``.ndjson`` suffix means JSON Lines.
+    """
+    if source.suffix.lower() in (".jsonl", ".ndjson"):
+        return _from_lines(data, source)
     try:
         doc = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         if b"\n{" in data.strip():
-            return _from_lines(data, path)
-        raise _bad(path, "top level", f"not valid JSON: {exc}") from None
+            return _from_lines(data, source)
+        raise _bad(source, "top level", f"not valid JSON: {exc}") from None
     if isinstance(doc, dict) and "format" in doc:
         # The exporters' own document ({"format": "llf-host-export", ...}): their reader.
         from ._export import decode_export
 
-        return decode_export(data, source=str(path))
-    return _from_document(doc, path)
+        return decode_export(data, source=str(source))
+    return _from_document(doc, source)
 
 
 async def import_conversations(

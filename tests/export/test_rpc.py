@@ -101,3 +101,26 @@ async def test_bad_requests_get_clear_errors(client):
     assert info.value.data["field"] == "format"
     # the server is still serving after every one of them
     assert (await client.request("export/formats", timeout=30))["formats"]
+
+
+async def test_import_reads_the_simple_formats_too(client, tmp_path):
+    # The same shapes `llf-host conversations import` reads: an array of messages
+    # as content, and JSON Lines from a file.
+    simple = [
+        {"role": "user", "content": "Is Lyon far?", "timestamp": 1_700_000_000},
+        {"role": "assistant", "content": "About two hours by train.", "timestamp": 1_700_000_005},
+    ]
+    from_content = await client.request(
+        "export/import", {"content": json.dumps(simple)}, timeout=30
+    )
+    lines = tmp_path / "old.jsonl"
+    lines.write_text("\n".join(json.dumps(m) for m in simple) + "\n")
+    from_file = await client.request("export/import", {"path": str(lines)}, timeout=30)
+
+    assert from_content["messages"] == 2 and from_file["messages"] == 2
+    stored = from_file["conversations"][0]
+    assert stored["title"] == "old"
+    history = await client.request(
+        "conversations/history", {"conversation_id": stored["id"]}, timeout=30
+    )
+    assert [m["message"]["content"] for m in history["messages"]] == [m["content"] for m in simple]

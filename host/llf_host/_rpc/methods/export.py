@@ -12,11 +12,9 @@ import msgspec
 
 from ..._export import ImportResult
 from ..._export import Selection
-from ..._export import decode_export
 from ..._export import export_conversations
 from ..._export import import_exports
 from ..._export import list_formats
-from ..._export import read_export_file
 from ..._export import write_export_file
 from ..dispatcher import InvalidParams
 from ..dispatcher import plugin_slot
@@ -111,15 +109,19 @@ def _import_result(result: ImportResult) -> dict[str, Any]:
 
 @rpc_method("export/import", params=ImportParams)
 async def import_(ctx: RequestContext, params: ImportParams) -> dict[str, Any]:
-    """Import a JSON export (``llf-host-export`` v1) into the memory backend."""
+    """Import conversations into the memory backend: a JSON export (``llf-host-export``)
+    or any shape ``llf-host conversations import`` reads (docs/memory.md)."""
     if (params.content is None) == (params.path is None):
         raise InvalidParams(
             "content",
             "send exactly one of content or path",
             'send {"content": "<the JSON export>"} or {"path": "/absolute/file.json"}',
         )
+    from ..._memory_import import decode_import
+    from ..._memory_import import read_import_file
+
     if params.path is not None:
-        exports = read_export_file(_absolute(params.path, "path"))
+        exports = read_import_file(_absolute(params.path, "path"))
     else:
         assert params.content is not None
         if params.encoding == "base64":
@@ -131,5 +133,5 @@ async def import_(ctx: RequestContext, params: ImportParams) -> dict[str, Any]:
                 ) from None
         else:
             data = params.content.encode("utf-8")
-        exports = decode_export(data, source="the imported content")
+        exports = decode_import(data, Path("content"))
     return _import_result(await import_exports(ctx.host, exports))

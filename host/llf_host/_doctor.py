@@ -121,6 +121,7 @@ def sandbox_health(host: Host | None = None) -> dict[str, Any]:
                 workers[plugin] = {
                     "pid": worker.pid,
                     "active_calls": worker.active_calls,
+                    "idle_spares": worker.idle_spares,
                     "layers": info.layers if info else {},
                 }
         else:

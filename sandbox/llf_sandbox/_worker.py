@@ -149,6 +149,11 @@ class Worker:
         """Calls in flight."""
         return len(self._calls)
 
+    @property
+    def idle_spares(self) -> int:
+        """Confined children waiting here for a call."""
+        return sum(len(idle) for idle in self._spares.values())
+
     async def start(self, timeout: float = 15.0) -> WorkerInfo:
         """Spawn the worker and wait until it reports which layers hold."""
         loop = asyncio.get_running_loop()

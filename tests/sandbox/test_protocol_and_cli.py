@@ -46,6 +46,14 @@ async def test_list_and_call(client):
     assert {"add", "guarded", "benign", "cpu_loop"} <= names
     answer = await client.request("tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})
     assert answer["result"] == {"sum": 3} and answer["name"] == "add"
+    # host/health shows the plugin's worker, idle, with a spare ready for the next call.
+    for _ in range(500):
+        worker = (await client.request("host/health"))["sandbox"]["workers"]["friendly"]
+        if worker["idle_spares"] == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert worker["active_calls"] == 0 and worker["idle_spares"] == 1
+    assert worker["pid"] > 0 and worker["layers"]["seccomp"] is True
 
 
 async def test_failures_are_typed_errors(client):

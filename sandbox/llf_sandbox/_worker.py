@@ -22,9 +22,7 @@ gives this side the spare's socket. A call:
 
 from __future__ import annotations
 
-import array
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import logging
@@ -42,6 +40,10 @@ from ._outcome import CallOutcome
 from ._outcome import interpret
 from ._pipes import FrameReader
 from ._pipes import StreamReader
+from ._spare_pool import Key
+from ._spare_pool import Spare
+from ._spare_pool import SparePool
+from ._spare_pool import key_from_wire
 from ._spec import WorkerSpec
 from ._spec import child_environment
 from ._wire import ControlReader
@@ -66,12 +68,8 @@ BOOTSTRAP = (
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 _STREAM_TAIL = 8 * 1024
 _KILL_WAIT_S = 10.0
-#: Idle spares kept per key; more (after bursts of concurrent calls) are let go.
-_SPARES_PER_KEY = 2
 #: Hand-over attempts when a spare died while waiting (killed from outside).
 _HANDOVER_ATTEMPTS = 3
-
-_Key = tuple[float, int]
 
 
 class WorkerStartError(RuntimeError):
@@ -105,14 +103,6 @@ class _Pending:
             self.exited.set_result(message)
 
 
-@dataclasses.dataclass
-class _Spare:
-    """A child waiting for a call: its id at the worker and our end of its socket."""
-
-    spare_id: int
-    sock: socket.socket
-
-
 class Worker:
     """A warm fork server for one plugin's tools."""
 
@@ -126,9 +116,7 @@ class Worker:
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         #: Calls in flight, by the id of the spare running them.
         self._calls: dict[int, _Pending] = {}
-        self._spares: dict[_Key, collections.deque[_Spare]] = {}
-        self._spare_waiters: dict[_Key, collections.deque[asyncio.Future[_Spare | None]]] = {}
-        self._spare_errors: dict[_Key, str] = {}
+        self._spares = SparePool(self._send)
         self._control = ControlReader()
         self._send_lock = asyncio.Lock()
         self._closed = False
@@ -152,7 +140,7 @@ class Worker:
     @property
     def idle_spares(self) -> int:
         """Confined children waiting here for a call."""
-        return sum(len(idle) for idle in self._spares.values())
+        return self._spares.idle
 
     async def start(self, timeout: float = 15.0) -> WorkerInfo:
         """Spawn the worker and wait until it reports which layers hold."""
@@ -237,6 +225,7 @@ class Worker:
         if self._closed:
             return
         self._closed = True
+        self._spares.accepting = False
         if self._sock is not None and self._reader_task and not self._reader_task.done():
             with contextlib.suppress(OSError, ConnectionError):
                 await asyncio.wait_for(self._send({"op": "shutdown"}), 1.0)
@@ -256,6 +245,7 @@ class Worker:
     async def drain_and_close(self) -> None:
         """Refuse new calls, let running ones finish, then close (hot reload)."""
         self._closed_for_new = True
+        self._spares.accepting = False
         await self._idle.wait()
         await self.aclose()
 
@@ -298,21 +288,6 @@ class Worker:
         async with self._send_lock:
             await loop.sock_sendall(sock, data)
 
-    @staticmethod
-    async def _writable(sock: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-
-        def ready() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        loop.add_writer(sock.fileno(), ready)
-        try:
-            await fut
-        finally:
-            loop.remove_writer(sock.fileno())
-
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
         sock = self._sock
@@ -343,18 +318,16 @@ class Worker:
                 self._ready.set_result({"ev": "died"})
             for pending in list(self._calls.values()):
                 pending.finish(None)
-            self._drop_spares()
+            self._spares.close()
 
     def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
         event = message.get("ev")
         if event == "spare" and fds:
-            key = _key(message.get("key"))
             sock = socket.socket(fileno=fds[0])
             for fd in fds[1:]:
                 os.close(fd)
             sock.setblocking(False)
-            self._spare_errors.pop(key, None)
-            self._offer_spare(key, _Spare(int(message["spare"]), sock))
+            self._spares.arrived(key_from_wire(message["key"]), Spare(int(message["spare"]), sock))
             return
         for fd in fds:
             os.close(fd)
@@ -362,74 +335,12 @@ class Worker:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(message)
         elif event == "spare_failed":
-            key = _key(message.get("key"))
-            self._spare_errors[key] = str(message.get("message", "could not fork"))
-            self._answer_waiter(key, None)
+            reason = str(message.get("message", "could not fork"))
+            self._spares.failed(key_from_wire(message["key"]), reason)
         elif event == "exited":
             pending = self._calls.get(int(message.get("spare", -1)))
             if pending is not None:
                 pending.finish(message)
-
-    # -- spares ------------------------------------------------------------------------
-    def _answer_waiter(self, key: _Key, spare: _Spare | None) -> bool:
-        """Give ``spare`` (None: none could be made) to the oldest call waiting for one."""
-        waiters = self._spare_waiters.get(key)
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():  # a cancelled call no longer waits
-                waiter.set_result(spare)
-                return True
-        return False
-
-    def _offer_spare(self, key: _Key, spare: _Spare) -> None:
-        if self._answer_waiter(key, spare):
-            return
-        idle = self._spares.setdefault(key, collections.deque())
-        if self._closed or self._closed_for_new or len(idle) >= _SPARES_PER_KEY:
-            spare.sock.close()  # the spare sees EOF and exits
-            return
-        idle.append(spare)
-
-    async def _take_spare(self, key: _Key) -> _Spare | None:
-        """A spare prepared for ``key``: an idle one, or one asked for now."""
-        idle = self._spares.get(key)
-        if idle:
-            return idle.popleft()
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[_Spare | None] = loop.create_future()
-        self._spare_waiters.setdefault(key, collections.deque()).append(waiter)
-        await self._send({"op": "spare", "key": list(key)})
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                self._offer_spare(key, waiter.result())  # type: ignore[arg-type]
-            raise
-
-    def _drop_spares(self) -> None:
-        for idle in self._spares.values():
-            for spare in idle:
-                spare.sock.close()
-        self._spares.clear()
-        for waiters in self._spare_waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-        self._spare_waiters.clear()
-
-    async def _hand_over(self, spare: _Spare, data: bytes, fds: tuple[int, ...]) -> None:
-        """Send the call (and its pipe ends) to the spare; raises OSError if it is gone."""
-        loop = asyncio.get_running_loop()
-        sock = spare.sock
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-        while True:
-            try:
-                sent = sock.sendmsg([data], ancillary)
-                break
-            except BlockingIOError:
-                await self._writable(sock)
-        if sent < len(data):
-            await loop.sock_sendall(sock, data[sent:])
 
     async def _stderr_loop(self) -> None:
         proc = self._proc
@@ -501,7 +412,7 @@ class Worker:
                 return CallOutcome(
                     "unavailable",
                     message=f"the sandbox could not start tool {tool or ref!r}: "
-                    f"{self._spare_errors.get(key, 'the worker is not running')}",
+                    f"{self._spares.error(key) or 'the worker is not running'}",
                     hint="the system may be out of processes or memory; try again",
                     detail={"reason": "fork_failed"},
                 )
@@ -524,21 +435,21 @@ class Worker:
 
     async def _start_in_spare(
         self,
-        key: _Key,
+        key: Key,
         pending: _Pending,
         message: dict[str, Any],
         fds: tuple[int, int, int],
     ) -> int:
         """Hand the call to a spare; its id, or -1 when no spare could be had."""
         for _attempt in range(_HANDOVER_ATTEMPTS):
-            spare = await self._take_spare(key)
+            spare = await self._spares.take(key)
             if spare is None:
                 return -1
             message["id"] = spare.spare_id
             # Registered first: the exit can be reported before the send returns.
             self._calls[spare.spare_id] = pending
             try:
-                await self._hand_over(spare, encode_frame(encode_json(message)), fds)
+                await self._spares.hand_over(spare, encode_frame(encode_json(message)), fds)
             except OSError:
                 # The spare died while waiting (killed from outside): take another.
                 self._calls.pop(spare.spare_id, None)
@@ -621,8 +532,3 @@ class Worker:
         await asyncio.wait(waiters, timeout=1.0 if pidns else 0.05)
         for reader in readers:
             reader.drain_now()
-
-
-def _key(value: Any) -> _Key:
-    workdir_mb, processes = value
-    return float(workdir_mb), int(processes)

@@ -316,11 +316,13 @@ class Zygote:
         workdir_mb, processes = key
         self._spare_ids += 1
         spare_id = self._spare_ids
-        slot = self.pool.acquire(processes) if self.pool is not None else None
+        slot: CgroupSlot | None = None
         workdir = self.config.workdir
         per_call_dir: str | None = None
         mine: socket.socket | None = None
         try:
+            if self.pool is not None:
+                slot = self.pool.acquire(processes)
             if not self.config.mount_workdir:
                 per_call_dir = os.path.join(workdir, f"call-{spare_id}")
                 os.mkdir(per_call_dir, 0o700)

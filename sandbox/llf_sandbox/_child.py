@@ -402,6 +402,10 @@ def _serve(spare: SparePlan, config: WorkerConfig) -> int:
         _prepare_spare(spare, config)
     except BaseException as exc:  # noqa: BLE001 - reported once the call arrives
         setup_error = _describe(exc)
+        # Hold nothing of the worker's while waiting (its control socket included).
+        keep = spare.sock.fileno()
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 20)
     if setup_error is None:
         try:
             _rehearse(config)

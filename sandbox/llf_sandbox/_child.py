@@ -250,6 +250,12 @@ def _on_term(_signum: int, _frame: object) -> None:
     os._exit(EXIT_TERM)
 
 
+def _close_all_but(keep: int) -> None:
+    """Close every fd above stdio except ``keep`` (the spare's socket: the call comes on it)."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 20)
+
+
 def _prepare_spare(spare: SparePlan, config: WorkerConfig) -> None:
     if spare.cgroup_fd is not None:
         os.write(spare.cgroup_fd, b"0")
@@ -268,11 +274,8 @@ def _prepare_spare(spare: SparePlan, config: WorkerConfig) -> None:
         os.environ["HOME"] = os.environ["TMPDIR"] = spare.workdir
     _setup_privileges(config)
     _setup_landlock(spare.workdir, config)
-    # Only now: the prepared Landlock fds were needed until here. The spare's
-    # socket stays open: the call arrives on it.
-    keep = spare.sock.fileno()
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 20)
+    # Only now: the prepared Landlock fds were needed until here.
+    _close_all_but(spare.sock.fileno())
     if config.seccomp_install is not None:
         config.seccomp_install()
     if not config.handlers_ready:
@@ -403,9 +406,7 @@ def _serve(spare: SparePlan, config: WorkerConfig) -> int:
     except BaseException as exc:  # noqa: BLE001 - reported once the call arrives
         setup_error = _describe(exc)
         # Hold nothing of the worker's while waiting (its control socket included).
-        keep = spare.sock.fileno()
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 20)
+        _close_all_but(spare.sock.fileno())
     if setup_error is None:
         try:
             _rehearse(config)

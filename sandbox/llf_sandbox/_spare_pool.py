@@ -20,7 +20,7 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Key", "Spare", "SparePool", "key_from_wire"]
+__all__ = ["Key", "Spare", "SparePool"]
 
 Key = tuple[float, int]
 
@@ -34,12 +34,6 @@ class Spare:
 
     spare_id: int
     sock: socket.socket
-
-
-def key_from_wire(value: Any) -> Key:
-    """A key as the worker sends it (``[workdir_mb, processes]``)."""
-    workdir_mb, processes = value
-    return float(workdir_mb), int(processes)
 
 
 class SparePool:

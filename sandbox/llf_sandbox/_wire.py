@@ -31,6 +31,7 @@ __all__ = [
     "ControlReader",
     "encode_frame",
     "encode_json",
+    "key_from_wire",
     "send_message",
     "spare_key",
     "write_all",
@@ -49,6 +50,12 @@ def spare_key(limits: dict[str, Any]) -> tuple[float, int]:
     holds the privileges to set them; every other limit is applied on arrival.
     """
     return float(limits.get("workdir_mb") or 128), int(limits.get("processes") or 64)
+
+
+def key_from_wire(value: Any) -> tuple[float, int]:
+    """A spare key as a control message carries it (``[workdir_mb, processes]``)."""
+    workdir_mb, processes = value
+    return float(workdir_mb), int(processes)
 
 
 def encode_json(value: Any) -> bytes:

@@ -43,12 +43,12 @@ from ._pipes import StreamReader
 from ._spare_pool import Key
 from ._spare_pool import Spare
 from ._spare_pool import SparePool
-from ._spare_pool import key_from_wire
 from ._spec import WorkerSpec
 from ._spec import child_environment
 from ._wire import ControlReader
 from ._wire import encode_frame
 from ._wire import encode_json
+from ._wire import key_from_wire
 from ._wire import spare_key
 
 __all__ = ["BOOTSTRAP", "Worker", "WorkerInfo", "WorkerStartError"]

@@ -60,6 +60,7 @@ from ._child import install_handlers
 from ._child import run_spare
 from ._classify import ActionLog
 from ._wire import ControlReader
+from ._wire import key_from_wire
 from ._wire import send_message
 from ._wire import spare_key
 from ._worker_setup import Quiet
@@ -459,11 +460,9 @@ class Zygote:
                 os.close(fd)
         op = message.get("op")
         if op == "taken":
-            workdir_mb, processes = message["key"]
-            self.taken(int(message["spare"]), (float(workdir_mb), int(processes)))
+            self.taken(int(message["spare"]), key_from_wire(message["key"]))
         elif op == "spare":
-            workdir_mb, processes = message["key"]
-            self.fork_spare((float(workdir_mb), int(processes)))
+            self.fork_spare(key_from_wire(message["key"]))
         elif op == "signal":
             self.signal_spare(int(message["spare"]), int(message["signal"]))
         elif op == "shutdown":
